@@ -1,0 +1,11 @@
+#include "cli/commands.h"
+
+namespace px::cli {
+
+void register_commands(CLI::App& app) {
+  register_generate(app);
+  register_tokenize(app);
+  register_model(app);
+}
+
+}  // namespace px::cli

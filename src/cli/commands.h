@@ -1,0 +1,14 @@
+#pragma once
+// Each subcommand registers itself on the app; its callback runs the command and may throw
+// px::Error, which main() reports.
+#include <CLI/CLI.hpp>
+
+namespace px::cli {
+
+void register_commands(CLI::App& app);
+
+void register_generate(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_model(CLI::App& app);
+
+}  // namespace px::cli

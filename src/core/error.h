@@ -1,0 +1,21 @@
+#pragma once
+// Errors: internals throw px::Error with a message that says what went wrong and where;
+// boundaries (CLI, HTTP, RPC) catch and report it.
+#include <fmt/format.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace px {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+template <typename... Args>
+[[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
+  throw Error(fmt::format(format, std::forward<Args>(args)...));
+}
+
+}  // namespace px

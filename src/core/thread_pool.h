@@ -1,0 +1,50 @@
+#pragma once
+// A persistent pool of worker threads for data-parallel loops in the forward pass.
+// parallel_for splits [0, n) into chunks; the calling thread works too, so a pool of
+// n_threads uses n_threads - 1 helpers. No allocation happens per call.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace px {
+
+class ThreadPool {
+ public:
+  // n_threads <= 0 means one per hardware thread.
+  explicit ThreadPool(int n_threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Calls fn(begin, end) over disjoint chunks covering [0, n), each at least `grain` long
+  // (except the last), and returns when all are done. fn must not throw.
+  void parallel_for(int64_t n, int64_t grain,
+                    const std::function<void(int64_t begin, int64_t end)>& fn);
+
+ private:
+  void worker_loop();
+  void run_chunks();
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable start_cv_;
+  std::condition_variable done_cv_;
+  uint64_t generation_ = 0;
+  bool stopping_ = false;
+  int active_workers_ = 0;
+
+  // The job of the current generation.
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  int64_t job_n_ = 0;
+  int64_t job_chunk_ = 1;
+  std::atomic<int64_t> next_chunk_{0};
+};
+
+}  // namespace px

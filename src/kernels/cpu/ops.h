@@ -1,0 +1,25 @@
+#pragma once
+// Element-wise and row-wise ops of the transformer, on f32 rows.
+#include <cstdint>
+
+namespace px {
+
+// y = x / sqrt(mean(x^2) + eps) * weight     (weight may be nullptr: no scaling)
+void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps);
+
+// Rotates pairs of a head of size head_dim in place by angle pos * freq(i).
+// freqs[i] for i < head_dim/2 is the angular frequency of pair i (base^(-2i/d), already
+// divided by any scaling factors). NORM pairs (2i, 2i+1); NEOX pairs (i, i + head_dim/2).
+enum class RopeStyle { Norm, Neox };
+void rope(float* head, int64_t head_dim, float pos, const float* freqs, RopeStyle style);
+
+// In place: x = softmax(x)
+void softmax(float* x, int64_t n);
+
+// out[i] = silu(gate[i]) * up[i]
+void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+
+// y[i] += x[i]
+void add_in_place(float* y, const float* x, int64_t n);
+
+}  // namespace px
