@@ -1,5 +1,6 @@
 // parallax: the command-line entry point. Each subcommand lives in its own cmd_*.cpp.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "core/dtype.h"
+#include "core/error.h"
 #include "core/fp16.h"
 
 TEST(DType, BlockSizesMatchGgml) {
