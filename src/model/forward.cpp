@@ -1,0 +1,244 @@
+#include "model/forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/cpu/ops.h"
+#include "kernels/cpu/quant.h"
+
+namespace px {
+
+void ForwardBatch::clear() {
+  tokens.clear();
+  hidden.clear();
+  positions.clear();
+  seq_ids.clear();
+  want_logits.clear();
+}
+
+void ForwardBatch::add_tokens(int seq, std::span<const int32_t> ids, int first_pos, bool all_logits) {
+  tokens.insert(tokens.end(), ids.begin(), ids.end());
+  add_positions(seq, first_pos, static_cast<int>(ids.size()), all_logits);
+}
+
+void ForwardBatch::add_positions(int seq, int first_pos, int count, bool all_logits) {
+  for (int i = 0; i < count; ++i) {
+    positions.push_back(first_pos + i);
+    seq_ids.push_back(seq);
+    want_logits.push_back(all_logits || i == count - 1);
+  }
+}
+
+ForwardPass::ForwardPass(std::shared_ptr<const ModelShard> shard, KvCache& cache, ThreadPool& pool)
+    : shard_(std::move(shard)), cache_(cache), pool_(pool) {}
+
+void ForwardPass::check_and_prepare(const ForwardBatch& batch) {
+  const ModelConfig& c = shard_->config();
+  const int n = batch.size();
+  if (n == 0) fail("empty batch");
+  if (int(batch.seq_ids.size()) != n) fail("batch has {} positions but {} sequence ids", n, batch.seq_ids.size());
+  if (shard_->is_first()) {
+    if (int(batch.tokens.size()) != n) fail("batch has {} positions but {} tokens", n, batch.tokens.size());
+    for (int32_t t : batch.tokens) {
+      if (t < 0 || t >= c.n_vocab) fail("token id {} is outside the vocabulary (0..{})", t, c.n_vocab - 1);
+    }
+  } else if (batch.hidden.size() != size_t(n) * c.n_embd) {
+    fail("batch of {} rows needs {} hidden values, got {}", n, size_t(n) * c.n_embd, batch.hidden.size());
+  }
+  if (shard_->is_last() && int(batch.want_logits.size()) != n) {
+    fail("batch has {} positions but {} logit flags", n, batch.want_logits.size());
+  }
+  // Each sequence's rows must be consecutive positions starting where its cache can continue.
+  struct Span { int first, last; };
+  std::map<int, Span> spans;
+  for (int i = 0; i < n; ++i) {
+    const int seq = batch.seq_ids[i], pos = batch.positions[i];
+    auto [it, inserted] = spans.try_emplace(seq, Span{pos, pos});
+    if (!inserted) {
+      if (pos != it->second.last + 1) {
+        fail("sequence {}: position {} does not follow position {} in the batch", seq, pos, it->second.last);
+      }
+      it->second.last = pos;
+    }
+  }
+  for (const auto& [seq, span] : spans) {
+    const int length = cache_.length(seq);
+    if (span.first < 0 || span.first > length) {
+      fail("sequence {}: batch starts at position {} but the cache holds {} positions", seq, span.first, length);
+    }
+    if (span.last >= cache_.n_ctx()) {
+      fail("sequence {}: position {} exceeds the context size {}", seq, span.last, cache_.n_ctx());
+    }
+  }
+  for (const auto& [seq, span] : spans) cache_.prepare(seq, span.first, span.last + 1);
+}
+
+void ForwardPass::embed(const ForwardBatch& batch) {
+  const int n = batch.size(), d = shard_->config().n_embd;
+  if (!shard_->is_first()) {
+    std::copy(batch.hidden.begin(), batch.hidden.end(), x_.begin());
+    return;
+  }
+  const WeightView& e = shard_->token_embedding();
+  const size_t stride = row_bytes(e.type, e.cols);
+  for (int i = 0; i < n; ++i) {
+    const auto* row = static_cast<const uint8_t*>(e.data) + stride * size_t(batch.tokens[i]);
+    dequantize_row(e.type, row, x_.data() + size_t(i) * d, d);
+  }
+}
+
+void ForwardPass::run(const ForwardBatch& batch, ForwardResult& out) {
+  check_and_prepare(batch);
+  const ModelConfig& c = shard_->config();
+  const int n = batch.size();
+  x_.resize(size_t(n) * c.n_embd);
+  xn_.resize(size_t(n) * c.n_embd);
+  q_.resize(size_t(n) * c.q_dim());
+  attn_.resize(size_t(n) * c.q_dim());
+  k_.resize(size_t(n) * c.kv_dim());
+  v_.resize(size_t(n) * c.kv_dim());
+  proj_.resize(size_t(n) * c.n_embd);
+  gate_.resize(size_t(n) * c.n_ff);
+  up_.resize(size_t(n) * c.n_ff);
+
+  embed(batch);
+  for (int layer = shard_->range().begin; layer < shard_->range().end; ++layer) {
+    attention_block(layer, batch);
+    ffn_block(layer, n);
+  }
+  if (shard_->is_last()) {
+    head(batch, out);
+  } else {
+    out.is_logits = false;
+    out.rows = n;
+    out.width = c.n_embd;
+    out.values.assign(x_.begin(), x_.end());
+    out.batch_rows.resize(n);
+    for (int i = 0; i < n; ++i) out.batch_rows[i] = i;
+  }
+}
+
+namespace {
+
+void add_bias(float* rows, const std::vector<float>& bias, int n, int width) {
+  if (bias.empty()) return;
+  for (int i = 0; i < n; ++i) add_in_place(rows + size_t(i) * width, bias.data(), width);
+}
+
+// Per-head RMSNorm (qwen3's q_norm / k_norm) then RoPE, in place on [n, heads * head_dim].
+void norm_and_rotate(float* rows, int n, int heads, int head_dim, const std::vector<float>& norm,
+                     float eps, const ForwardBatch& batch, const std::vector<float>& freqs,
+                     RopeStyle style) {
+  for (int i = 0; i < n; ++i) {
+    for (int h = 0; h < heads; ++h) {
+      float* head = rows + (size_t(i) * heads + h) * head_dim;
+      if (!norm.empty()) rms_norm(head, norm.data(), head, head_dim, eps);
+      rope(head, head_dim, float(batch.positions[i]), freqs.data(), style);
+    }
+  }
+}
+
+}  // namespace
+
+void ForwardPass::attention_block(int layer, const ForwardBatch& batch) {
+  const ModelConfig& c = shard_->config();
+  const LayerWeights& w = shard_->layer(layer);
+  const int n = batch.size();
+  for (int i = 0; i < n; ++i) {
+    rms_norm(x_.data() + size_t(i) * c.n_embd, w.attn_norm.data(), xn_.data() + size_t(i) * c.n_embd,
+             c.n_embd, c.rms_eps);
+  }
+  matmul(w.wq, xn_.data(), n, q_.data(), pool_);
+  matmul(w.wk, xn_.data(), n, k_.data(), pool_);
+  matmul(w.wv, xn_.data(), n, v_.data(), pool_);
+  add_bias(q_.data(), w.bq, n, c.q_dim());
+  add_bias(k_.data(), w.bk, n, c.kv_dim());
+  add_bias(v_.data(), w.bv, n, c.kv_dim());
+  norm_and_rotate(q_.data(), n, c.n_heads, c.head_dim, w.q_norm, c.rms_eps, batch, shard_->rope_freqs(),
+                  c.rope_style);
+  norm_and_rotate(k_.data(), n, c.n_kv_heads, c.head_dim, w.k_norm, c.rms_eps, batch,
+                  shard_->rope_freqs(), c.rope_style);
+  // Store this batch's keys and values, then attend over each sequence's cache.
+  for (int i = 0; i < n; ++i) {
+    const size_t at = size_t(batch.positions[i]) * c.kv_dim();
+    std::copy_n(k_.data() + size_t(i) * c.kv_dim(), c.kv_dim(), cache_.keys(batch.seq_ids[i], layer) + at);
+    std::copy_n(v_.data() + size_t(i) * c.kv_dim(), c.kv_dim(), cache_.values(batch.seq_ids[i], layer) + at);
+  }
+  attend(layer, batch);
+  matmul(w.wo, attn_.data(), n, proj_.data(), pool_);
+  for (int i = 0; i < n; ++i) {
+    add_in_place(x_.data() + size_t(i) * c.n_embd, proj_.data() + size_t(i) * c.n_embd, c.n_embd);
+  }
+}
+
+void ForwardPass::attend(int layer, const ForwardBatch& batch) {
+  const ModelConfig& c = shard_->config();
+  const int n = batch.size();
+  const int group = c.n_heads / c.n_kv_heads;
+  const float scale = 1.0f / std::sqrt(float(c.head_dim));
+  pool_.parallel_for(int64_t(n) * c.n_heads, 1, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> scores;
+    for (int64_t job = begin; job < end; ++job) {
+      const int i = int(job / c.n_heads), h = int(job % c.n_heads);
+      const int seq = batch.seq_ids[i], n_pos = batch.positions[i] + 1;
+      const float* q = q_.data() + (size_t(i) * c.n_heads + h) * c.head_dim;
+      const size_t kv_offset = size_t(h / group) * c.head_dim;
+      const float* keys = cache_.keys(seq, layer) + kv_offset;
+      const float* values = cache_.values(seq, layer) + kv_offset;
+      scores.resize(n_pos);
+      for (int p = 0; p < n_pos; ++p) {
+        const float* k = keys + size_t(p) * c.kv_dim();
+        float s = 0;
+        for (int d = 0; d < c.head_dim; ++d) s += q[d] * k[d];
+        scores[p] = s * scale;
+      }
+      softmax(scores.data(), n_pos);
+      float* o = attn_.data() + (size_t(i) * c.n_heads + h) * c.head_dim;
+      std::fill_n(o, c.head_dim, 0.0f);
+      for (int p = 0; p < n_pos; ++p) {
+        const float* v = values + size_t(p) * c.kv_dim();
+        const float weight = scores[p];
+        for (int d = 0; d < c.head_dim; ++d) o[d] += weight * v[d];
+      }
+    }
+  });
+}
+
+void ForwardPass::ffn_block(int layer, int n) {
+  const ModelConfig& c = shard_->config();
+  const LayerWeights& w = shard_->layer(layer);
+  for (int i = 0; i < n; ++i) {
+    rms_norm(x_.data() + size_t(i) * c.n_embd, w.ffn_norm.data(), xn_.data() + size_t(i) * c.n_embd,
+             c.n_embd, c.rms_eps);
+  }
+  matmul(w.gate, xn_.data(), n, gate_.data(), pool_);
+  matmul(w.up, xn_.data(), n, up_.data(), pool_);
+  silu_mul(gate_.data(), up_.data(), gate_.data(), int64_t(n) * c.n_ff);
+  matmul(w.down, gate_.data(), n, proj_.data(), pool_);
+  for (int i = 0; i < n; ++i) {
+    add_in_place(x_.data() + size_t(i) * c.n_embd, proj_.data() + size_t(i) * c.n_embd, c.n_embd);
+  }
+}
+
+void ForwardPass::head(const ForwardBatch& batch, ForwardResult& out) {
+  const ModelConfig& c = shard_->config();
+  out.is_logits = true;
+  out.width = c.n_vocab;
+  out.batch_rows.clear();
+  for (int i = 0; i < batch.size(); ++i) {
+    if (batch.want_logits[i]) out.batch_rows.push_back(i);
+  }
+  out.rows = static_cast<int>(out.batch_rows.size());
+  // Normalise only the rows that want logits, packed together for one matmul.
+  for (int r = 0; r < out.rows; ++r) {
+    rms_norm(x_.data() + size_t(out.batch_rows[r]) * c.n_embd, shard_->output_norm().data(),
+             xn_.data() + size_t(r) * c.n_embd, c.n_embd, c.rms_eps);
+  }
+  out.values.resize(size_t(out.rows) * c.n_vocab);
+  if (out.rows > 0) matmul(shard_->output(), xn_.data(), out.rows, out.values.data(), pool_);
+}
+
+}  // namespace px

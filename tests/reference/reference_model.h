@@ -1,0 +1,45 @@
+#pragma once
+// A deliberately simple double-precision transformer used as the oracle for the real forward
+// pass. It shares only the GGUF reader and dequantize_row (both tested on their own) with the
+// engine: hyperparameters, RoPE, attention and norms are written again here, plainly.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace px::testing {
+
+class ReferenceModel {
+ public:
+  explicit ReferenceModel(const std::string& path);
+
+  // Feeds one token at the next position and returns the logits after it.
+  std::vector<double> step(int32_t token);
+  // Greedy continuation: feeds the prompt, then picks argmax n times.
+  std::vector<int32_t> greedy(const std::vector<int32_t>& prompt, int n);
+  void reset();
+
+  int n_vocab() const { return n_vocab_; }
+
+ private:
+  using Matrix = std::vector<double>;  // [rows, cols], row-major
+  struct Layer {
+    std::vector<double> attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm;
+    Matrix wq, wk, wv, wo, gate, up, down;
+    std::vector<std::vector<double>> keys, values;  // per position: [kv_dim]
+  };
+  std::vector<double> matvec(const Matrix& w, const std::vector<double>& x, int rows) const;
+  std::vector<double> rms_norm(const std::vector<double>& x, const std::vector<double>& w) const;
+  void rotate(double* head, int pos) const;
+
+  std::string arch_;
+  int n_layers_ = 0, n_embd_ = 0, n_heads_ = 0, n_kv_heads_ = 0, head_dim_ = 0, n_ff_ = 0, n_vocab_ = 0;
+  double eps_ = 0, rope_base_ = 10000;
+  bool neox_ = false;
+  std::vector<double> rope_factors_;
+  Matrix embedding_, output_;
+  std::vector<double> output_norm_;
+  std::vector<Layer> layers_;
+  int pos_ = 0;
+};
+
+}  // namespace px::testing
