@@ -6,6 +6,7 @@ void register_commands(CLI::App& app) {
   register_generate(app);
   register_tokenize(app);
   register_model(app);
+  register_bench(app);
 }
 
 }  // namespace px::cli

@@ -10,5 +10,6 @@ void register_commands(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_model(CLI::App& app);
+void register_bench(CLI::App& app);
 
 }  // namespace px::cli
