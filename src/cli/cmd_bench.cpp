@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "core/bandwidth.h"
+#include "core/error.h"
 #include "core/thread_pool.h"
 #include "model/forward.h"
 #include "model/gguf.h"
