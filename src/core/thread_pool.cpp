@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace px {
 
@@ -20,10 +21,19 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run_chunks() {
-  for (;;) {
-    const int64_t begin = next_chunk_.fetch_add(job_chunk_, std::memory_order_relaxed);
-    if (begin >= job_n_) return;
-    (*job_)(begin, std::min(job_n_, begin + job_chunk_));
+  try {
+    for (;;) {
+      const int64_t begin = next_chunk_.fetch_add(job_chunk_, std::memory_order_relaxed);
+      if (begin >= job_n_) return;
+      (*job_)(begin, std::min(job_n_, begin + job_chunk_));
+    }
+  } catch (...) {
+    // Claim every remaining chunk so the other threads stop soon, and keep the first error
+    // for the caller: an exception escaping a worker would terminate the process, and one
+    // escaping the caller early would leave workers running a destroyed fn.
+    next_chunk_.store(job_n_, std::memory_order_relaxed);
+    std::lock_guard lock(mutex_);
+    if (!job_error_) job_error_ = std::current_exception();
   }
 }
 
@@ -49,7 +59,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
   if (workers_.empty() || n <= grain) {
-    fn(0, n);
+    fn(0, n);  // no helper involved: an exception simply propagates
     return;
   }
   // A few chunks per thread balance uneven work without much scheduling overhead.
@@ -69,6 +79,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   std::unique_lock lock(mutex_);
   done_cv_.wait(lock, [&] { return active_workers_ == 0; });
   job_ = nullptr;
+  if (job_error_) std::rethrow_exception(std::exchange(job_error_, nullptr));
 }
 
 }  // namespace px

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -23,7 +24,9 @@ class ThreadPool {
   int size() const { return n_threads_; }
 
   // Calls fn(begin, end) over disjoint chunks covering [0, n), each at least `grain` long
-  // (except the last), and returns when all are done. fn must not throw.
+  // (except the last), and returns when all are done. If fn throws, the remaining chunks are
+  // skipped, every thread leaves fn, and the first exception is rethrown here.
+  // One caller at a time, and fn must not call parallel_for on the same pool.
   void parallel_for(int64_t n, int64_t grain,
                     const std::function<void(int64_t begin, int64_t end)>& fn);
 
@@ -45,6 +48,7 @@ class ThreadPool {
   int64_t job_n_ = 0;
   int64_t job_chunk_ = 1;
   std::atomic<int64_t> next_chunk_{0};
+  std::exception_ptr job_error_;  // the first exception fn threw (guarded by mutex_)
 };
 
 }  // namespace px
