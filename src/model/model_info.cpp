@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <string>
 
 #include "core/dtype.h"
 
@@ -27,8 +28,12 @@ nlohmann::json int_or_null(const GgufFile& file, const std::string& key) {
 }
 
 nlohmann::json float_or_null(const GgufFile& file, const std::string& key) {
-  const auto v = file.find_float(key);
-  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  const GgufValue* v = file.find(key);
+  if (!v) return nullptr;
+  const double value = v->as_float();
+  // A FLOAT32 widened to double prints as 9.999999747378752e-06; show the float's own digits.
+  if (v->type == GgufType::FLOAT32) return std::stod(fmt::format("{}", static_cast<float>(value)));
+  return value;
 }
 
 std::string text(const nlohmann::json& v) {
