@@ -1,9 +1,98 @@
+// `parallax model synth|quantize|info`: make, convert and inspect GGUF model files.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
 #include "cli/commands.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "model/gguf.h"
+#include "model/model_info.h"
+#include "model/model_quantize.h"
+#include "model/synth.h"
 
 namespace px::cli {
+namespace {
+
+void register_synth(CLI::App& model) {
+  struct Options {
+    SynthSpec spec;
+    std::string out, type = "f32", rope_scaling = "none";
+  };
+  auto opts = std::make_shared<Options>();
+  SynthSpec& s = opts->spec;
+  auto* cmd = model.add_subcommand("synth", "write a small random-weight model (GGUF)");
+  cmd->add_option("-o,--output", opts->out, "output .gguf path")->required();
+  cmd->add_option("--arch", s.arch, "architecture")
+      ->check(CLI::IsMember({"llama", "qwen2", "qwen3"}))
+      ->capture_default_str();
+  cmd->add_option("--layers", s.n_layers, "transformer layers")->capture_default_str();
+  cmd->add_option("--embd", s.n_embd, "embedding length")->capture_default_str();
+  cmd->add_option("--heads", s.n_heads, "attention heads")->capture_default_str();
+  cmd->add_option("--kv-heads", s.n_kv_heads, "key/value heads")->capture_default_str();
+  cmd->add_option("--ff", s.n_ff, "feed-forward length")->capture_default_str();
+  cmd->add_option("--head-dim", s.head_dim, "head dimension (0: embd / heads)")
+      ->capture_default_str();
+  cmd->add_option("--ctx", s.n_ctx, "context length")->capture_default_str();
+  cmd->add_option("--rope-base", s.rope_base, "RoPE frequency base")->capture_default_str();
+  cmd->add_option("--rms-eps", s.rms_eps, "RMS norm epsilon")->capture_default_str();
+  cmd->add_flag("--tied", s.tied_embeddings, "tie the output head to the token embedding");
+  cmd->add_option("--rope-scaling", opts->rope_scaling, "RoPE scaling (none|llama3)")
+      ->check(CLI::IsMember({"none", "llama3"}))
+      ->capture_default_str();
+  cmd->add_option("--type", opts->type, "2-D weight type: f32 f16 bf16 q8_0 q4_0 q4_k q6_k")
+      ->capture_default_str();
+  cmd->add_option("--seed", s.seed, "random seed")->capture_default_str();
+  cmd->add_option("--vocab", s.vocab_path, "GGUF file whose tokenizer.* keys are copied");
+  cmd->add_option("--name", s.name, "general.name")->capture_default_str();
+  cmd->callback([opts] {
+    opts->spec.type = parse_dtype(opts->type);
+    opts->spec.llama3_rope_scaling = opts->rope_scaling == "llama3";
+    write_synthetic_model(opts->spec, opts->out);
+    spdlog::info("wrote {}", opts->out);
+  });
+}
+
+void register_quantize(CLI::App& model) {
+  struct Options {
+    std::string in, out, type;
+  };
+  auto opts = std::make_shared<Options>();
+  auto* cmd = model.add_subcommand("quantize", "convert a model's weights to another type");
+  cmd->add_option("input", opts->in, "input .gguf")->required();
+  cmd->add_option("output", opts->out, "output .gguf")->required();
+  cmd->add_option("--type", opts->type, "q8_0 q4_0 q4_k q6_k f16 bf16 f32")->required();
+  cmd->callback([opts] { quantize_model(opts->in, opts->out, parse_dtype(opts->type)); });
+}
+
+void register_info(CLI::App& model) {
+  struct Options {
+    std::string file;
+    bool json = false;
+  };
+  auto opts = std::make_shared<Options>();
+  auto* cmd = model.add_subcommand("info", "describe a GGUF model file");
+  cmd->add_option("file", opts->file, "model .gguf")->required();
+  cmd->add_flag("--json", opts->json, "print JSON");
+  cmd->callback([opts] {
+    const auto file = GgufFile::open(opts->file);
+    const std::string report =
+        opts->json ? describe_model_json(*file).dump(2) + "\n" : describe_model(*file);
+    std::fputs(report.c_str(), stdout);
+  });
+}
+
+}  // namespace
 
 void register_model(CLI::App& app) {
-  app.add_subcommand("model", "(not yet implemented)");
+  auto* model = app.add_subcommand("model", "make, convert and inspect model files");
+  model->require_subcommand(1);
+  register_synth(*model);
+  register_quantize(*model);
+  register_info(*model);
 }
 
 }  // namespace px::cli

@@ -5,6 +5,7 @@
 namespace px {
 
 // y = x / sqrt(mean(x^2) + eps) * weight     (weight may be nullptr: no scaling)
+// The sum of squares is accumulated in double; x and y may alias.
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps);
 
 // Rotates pairs of a head of size head_dim in place by angle pos * freq(i).
@@ -13,7 +14,14 @@ void rms_norm(const float* x, const float* weight, float* y, int64_t n, float ep
 enum class RopeStyle { Norm, Neox };
 void rope(float* head, int64_t head_dim, float pos, const float* freqs, RopeStyle style);
 
-// In place: x = softmax(x)
+// The same rotation split in two, so that heads sharing a position share the trigonometry:
+// cos_out[i], sin_out[i] of angle pos * freqs[i] for i < n_pairs (angle and trig in double),
+// then rope_apply rotates one head (head_dim = 2 * n_pairs) with them.
+void rope_cos_sin(float pos, const float* freqs, int64_t n_pairs, float* cos_out, float* sin_out);
+void rope_apply(float* head, int64_t head_dim, const float* cos, const float* sin, RopeStyle style);
+
+// In place: x = softmax(x), computed as exp(x - max) / sum (sum in double). Entries of
+// -inf (masked) become 0; if all are -inf the result is uniform.
 void softmax(float* x, int64_t n);
 
 // out[i] = silu(gate[i]) * up[i]
