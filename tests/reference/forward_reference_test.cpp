@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "core/error.h"
 #include "core/thread_pool.h"
 #include "model/forward.h"
 #include "model/gguf.h"
@@ -20,11 +21,16 @@ struct Case {
   std::string arch;
   DType type;
   double tolerance;  // max |logit - reference| relative to max |reference logit|
+  bool tied = false;
+  bool llama3_rope = false;
 };
 
-std::string case_name(const ::testing::TestParamInfo<Case>& info) {
-  return info.param.arch + "_" + std::string(dtype_name(info.param.type));
+std::string case_label(const Case& c) {
+  return c.arch + "_" + std::string(dtype_name(c.type)) + (c.tied ? "_tied" : "") +
+         (c.llama3_rope ? "_llama3rope" : "");
 }
+std::string case_name(const ::testing::TestParamInfo<Case>& info) { return case_label(info.param); }
+void PrintTo(const Case& c, std::ostream* os) { *os << case_label(c); }
 
 SynthSpec spec_for(const Case& c) {
   SynthSpec s;
@@ -39,12 +45,13 @@ SynthSpec spec_for(const Case& c) {
   s.n_heads = 4;
   s.n_kv_heads = 2;
   s.n_ctx = 256;
+  s.tied_embeddings = c.tied;
+  s.llama3_rope_scaling = c.llama3_rope;
   return s;
 }
 
-std::string synth(const Case& c, const std::string& suffix = "") {
-  const std::string path = ::testing::TempDir() + "ref_" + c.arch + "_" +
-                           std::string(dtype_name(c.type)) + suffix + ".gguf";
+std::string synth(const Case& c) {
+  const std::string path = ::testing::TempDir() + "ref_" + case_label(c) + ".gguf";
   write_synthetic_model(spec_for(c), path);
   return path;
 }
@@ -82,7 +89,7 @@ TEST_P(ForwardReference, LogitsMatchDoublePrecisionReference) {
     worst = std::max(worst, relative_error(result.row(int(i)), reference.step(kPrompt[i])));
   }
   EXPECT_LT(worst, c.tolerance) << "worst relative logit error over the prompt";
-  RecordProperty("relative_error", std::to_string(worst));
+  RecordProperty("relative_error", fmt::format("{:.3g}", worst));
 }
 
 TEST_P(ForwardReference, GreedyTokensMatchReferenceFor32Steps) {
@@ -111,7 +118,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"qwen2", DType::F16, 1e-4}, Case{"qwen2", DType::Q8_0, 3e-2},
                       Case{"qwen2", DType::Q4_0, 3e-2}, Case{"qwen3", DType::F32, 1e-4},
                       Case{"qwen3", DType::F16, 1e-4}, Case{"qwen3", DType::Q8_0, 3e-2},
-                      Case{"qwen3", DType::Q4_0, 3e-2}),
+                      Case{"qwen3", DType::Q4_0, 3e-2}, Case{"qwen3", DType::Q4_K, 3e-2},
+                      Case{"qwen2", DType::Q6_K, 3e-2}, Case{"llama", DType::F32, 1e-4, /*tied=*/true},
+                      Case{"llama", DType::F32, 1e-4, false, /*llama3_rope=*/true}),
     case_name);
 
 // Runs kPrompt through the given shards back to back, returning the last shard's logits.
@@ -167,6 +176,26 @@ TEST(ForwardShards, ShardLoadsOnlyItsOwnEnds) {
   EXPECT_EQ(middle.output().data, nullptr);
   EXPECT_THROW(ModelShard(file, LayerRange{2, 5}), Error);
   EXPECT_THROW(ModelShard(file, LayerRange{3, 3}), Error);
+}
+
+TEST(ForwardShards, Llama3RopeFactorsDivideTheFrequencies) {
+  SynthSpec spec;
+  spec.llama3_rope_scaling = true;
+  spec.n_embd = 256;
+  spec.n_heads = 2;  // head_dim 128, as in Llama 3
+  spec.n_kv_heads = 1;
+  const std::string path = ::testing::TempDir() + "llama3_rope.gguf";
+  write_synthetic_model(spec, path);
+  auto shard = ModelShard::load(path);
+  const std::vector<float> factors = llama3_rope_factors(128, spec.rope_base);
+  ASSERT_EQ(shard->rope_freqs().size(), 64u);
+  bool any_scaled = false;
+  for (int i = 0; i < 64; ++i) {
+    const double plain = std::pow(double(spec.rope_base), -2.0 * i / 128);
+    EXPECT_NEAR(shard->rope_freqs()[i], plain / factors[i], 1e-6 * plain) << "pair " << i;
+    any_scaled |= factors[i] != 1.0f;
+  }
+  EXPECT_TRUE(any_scaled);
 }
 
 TEST(ForwardBatching, SequencesInOneBatchEqualEachAlone) {
