@@ -4,17 +4,32 @@
 #include <utility>
 
 namespace px {
+namespace {
+
+// About 20-50 microseconds of polling before a thread goes to sleep.
+constexpr int kSpinIterations = 4000;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = std::max(1u, std::thread::hardware_concurrency());
   n_threads_ = n_threads;
+  spin_iterations_ = n_threads <= int(std::thread::hardware_concurrency()) ? kSpinIterations : 0;
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true);
   }
   start_cv_.notify_all();
   for (auto& t : workers_) t.join();
@@ -40,16 +55,23 @@ void ThreadPool::run_chunks() {
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
-    {
+    auto has_work = [&] {
+      return stopping_.load(std::memory_order_acquire) ||
+             generation_.load(std::memory_order_acquire) != seen;
+    };
+    for (int spin = 0; !has_work() && spin < spin_iterations_; ++spin) cpu_relax();
+    if (!has_work()) {
       std::unique_lock lock(mutex_);
-      start_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
+      ++sleeping_workers_;
+      start_cv_.wait(lock, has_work);
+      --sleeping_workers_;
     }
+    if (stopping_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
     run_chunks();
-    {
-      std::lock_guard lock(mutex_);
-      if (--active_workers_ == 0) done_cv_.notify_one();
+    if (active_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard lock(mutex_);  // pairs with the caller's predicate check
+      done_cv_.notify_one();
     }
   }
 }
@@ -65,19 +87,23 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   // A few chunks per thread balance uneven work without much scheduling overhead.
   const int64_t target_chunks = int64_t(n_threads_) * 4;
   const int64_t chunk = std::max(grain, (n + target_chunks - 1) / target_chunks);
+  job_ = &fn;
+  job_n_ = n;
+  job_chunk_ = chunk;
+  next_chunk_.store(0, std::memory_order_relaxed);
+  active_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
-    job_ = &fn;
-    job_n_ = n;
-    job_chunk_ = chunk;
-    next_chunk_.store(0, std::memory_order_relaxed);
-    active_workers_ = static_cast<int>(workers_.size());
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);  // publishes the job fields above
+    wake = sleeping_workers_ > 0;
   }
-  start_cv_.notify_all();
+  if (wake) start_cv_.notify_all();
   run_chunks();
+  auto all_done = [&] { return active_workers_.load(std::memory_order_acquire) == 0; };
+  for (int spin = 0; !all_done() && spin < spin_iterations_; ++spin) cpu_relax();
   std::unique_lock lock(mutex_);
-  done_cv_.wait(lock, [&] { return active_workers_ == 0; });
+  done_cv_.wait(lock, all_done);
   job_ = nullptr;
   if (job_error_) std::rethrow_exception(std::exchange(job_error_, nullptr));
 }
