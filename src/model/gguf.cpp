@@ -177,7 +177,10 @@ void read_array(Cursor& c, GgufValue& v, uint32_t depth) {
   switch (v.array_type) {
     case GgufType::UINT8: read_int_elements<uint8_t>(c, v, count); break;
     case GgufType::INT8: read_int_elements<int8_t>(c, v, count); break;
-    case GgufType::BOOL: read_int_elements<uint8_t>(c, v, count); break;
+    case GgufType::BOOL:
+      read_int_elements<uint8_t>(c, v, count);
+      for (int64_t& b : v.array_ints) b = b != 0 ? 1 : 0;  // as for scalar BOOLs
+      break;
     case GgufType::UINT16: read_int_elements<uint16_t>(c, v, count); break;
     case GgufType::INT16: read_int_elements<int16_t>(c, v, count); break;
     case GgufType::UINT32: read_int_elements<uint32_t>(c, v, count); break;
@@ -429,11 +432,14 @@ void GgufFile::parse_all() {
   for (const GgufTensorInfo& t : tensors_) {
     uint64_t start = 0;
     uint64_t end = 0;
-    if (__builtin_add_overflow(data_offset_, t.offset, &start) ||
-        __builtin_add_overflow(start, t.n_bytes, &end) || end > size) {
+    const bool overflow = __builtin_add_overflow(data_offset_, t.offset, &start) ||
+                          __builtin_add_overflow(start, t.n_bytes, &end);
+    if (overflow || end > size) {
+      const std::string where = overflow ? fmt::format("{} + {}", data_offset_, t.offset)
+                                         : std::to_string(start);
       fail("{}: tensor '{}' data [offset {}, {} bytes] lies outside the file (size {}); the file "
            "may be truncated",
-           name_, printable(t.name), data_offset_ + t.offset, t.n_bytes, size);
+           name_, printable(t.name), where, t.n_bytes, size);
     }
   }
   std::vector<const GgufTensorInfo*> by_offset;
