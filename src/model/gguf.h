@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/dtype.h"
@@ -31,6 +32,10 @@ enum class GgufType : uint32_t {
 };
 
 std::string_view gguf_type_name(GgufType type);
+bool gguf_type_is_known(uint32_t raw);
+bool gguf_type_is_unsigned(GgufType type);  // UINT8..UINT64 (not BOOL)
+bool gguf_type_is_signed(GgufType type);    // INT8..INT64
+bool gguf_type_is_float(GgufType type);     // FLOAT32, FLOAT64
 
 // One metadata value. Scalars keep their declared type; integers of every width are
 // readable through as_int/as_uint (with range checks), floats through as_float.
@@ -60,6 +65,8 @@ class GgufValue {
   double as_float() const;  // also accepts integers
   bool as_bool() const;
   const std::string& as_string() const;
+  // "UINT32", "ARRAY of STRING", ... for error messages.
+  std::string type_description() const;
 };
 
 struct GgufKeyValue {
@@ -75,6 +82,12 @@ struct GgufTensorInfo {
   uint64_t n_bytes = 0;
   int64_t n_elements = 0;
   int64_t rows() const;       // product of dims[1..]
+};
+
+// Hash for maps keyed by std::string that are searched with a std::string_view.
+struct GgufNameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
 class GgufFile {
@@ -126,6 +139,9 @@ class GgufFile {
   uint64_t data_offset_ = 0;
   std::vector<GgufKeyValue> metadata_;
   std::vector<GgufTensorInfo> tensors_;
+  // name -> index into metadata_ / tensors_ (also how duplicates are detected)
+  std::unordered_map<std::string, size_t, GgufNameHash, std::equal_to<>> metadata_index_;
+  std::unordered_map<std::string, size_t, GgufNameHash, std::equal_to<>> tensor_index_;
 };
 
 }  // namespace px
