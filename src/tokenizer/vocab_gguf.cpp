@@ -178,7 +178,9 @@ Vocab load_vocab(const GgufFile& file) {
   vocab.eot_id = read_token_id(file, "tokenizer.ggml.eot_token_id", -1, n_tokens);
   vocab.eom_id = read_token_id(file, "tokenizer.ggml.eom_token_id", -1, n_tokens);
 
-  vocab.add_bos = file.find_bool("tokenizer.ggml.add_bos_token").value_or(spm || traits.add_bos);
+  // Without the key, SentencePiece and Llama-3-style vocabularies add BOS when they have one.
+  const bool bos_by_default = (spm || traits.add_bos) && vocab.bos_id != -1;
+  vocab.add_bos = file.find_bool("tokenizer.ggml.add_bos_token").value_or(bos_by_default);
   vocab.add_eos = file.find_bool("tokenizer.ggml.add_eos_token").value_or(false);
   vocab.add_space_prefix = file.find_bool("tokenizer.ggml.add_space_prefix").value_or(spm);
   vocab.ignore_merges = !spm && traits.ignore_merges;
