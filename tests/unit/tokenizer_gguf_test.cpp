@@ -183,6 +183,20 @@ TEST_F(TokenizerGgufTest, RejectsDuplicateTokenTexts) {
   EXPECT_NE(load_error(w).find("appears twice"), std::string::npos);
 }
 
+TEST_F(TokenizerGgufTest, Phi3SpecialTokensSwallowTheWhitespaceAfterThem) {
+  // Phi-3's added tokens strip what follows (HF rstrip); GGUF only says so by the model name.
+  GgufWriter w;
+  w.set_string("tokenizer.ggml.model", "llama");
+  w.set_strings("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", kSpace, "b", kSpace + "b", "<|end|>"});
+  w.set_float32s("tokenizer.ggml.scores", {0, 0, 0, -1, -1, -1, 0});
+  w.set_int32s("tokenizer.ggml.token_type", {2, 3, 3, 1, 1, 1, 3});
+  const auto plain = load(w);
+  EXPECT_EQ(plain->encode("<|end|> b", false, true), (std::vector<int32_t>{6, 3, 5}));
+  w.set_string("general.name", "Phi3");
+  const auto phi3 = load(w);
+  EXPECT_EQ(phi3->encode("<|end|> b", false, true), (std::vector<int32_t>{6, 5}));
+}
+
 // ---- parallax tokenize ----
 
 std::string run_command(const std::string& command) {
