@@ -4,9 +4,12 @@
 // the ids on the matching line of X.gguf.out.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "model/gguf.h"
