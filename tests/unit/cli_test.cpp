@@ -14,15 +14,15 @@
 
 namespace {
 
-struct Run {
+struct CommandResult {
   int status = -1;
   std::string out;
 };
 
 // Runs a shell command (bounded by `timeout`), capturing stdout; stderr goes to the log.
-Run run(const std::string& args) {
+CommandResult run_parallax(const std::string& args) {
   const std::string cmd = "timeout 120 " + std::string(PARALLAX_BINARY) + " " + args;
-  Run r;
+  CommandResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf;
@@ -36,14 +36,14 @@ std::string temp(const std::string& name) { return ::testing::TempDir() + "cli_"
 
 TEST(Cli, SynthInfoAndGreedyGenerateMatchTheLibrary) {
   const std::string model = temp("model.gguf");
-  ASSERT_EQ(run("model synth -o " + model + " --arch qwen2 --layers 2 --embd 64 --heads 4 --kv-heads 2 "
+  ASSERT_EQ(run_parallax("model synth -o " + model + " --arch qwen2 --layers 2 --embd 64 --heads 4 --kv-heads 2 "
                 "--ff 128 --type q8_0 --seed 3").status, 0);
-  const Run info = run("model info " + model);
+  const CommandResult info = run_parallax("model info " + model);
   ASSERT_EQ(info.status, 0);
   EXPECT_NE(info.out.find("qwen2"), std::string::npos) << info.out;
   EXPECT_NE(info.out.find("Q8_0"), std::string::npos) << info.out;
 
-  const Run gen = run("generate -m " + model + " -p 'hello world' -n 12 --temp 0 --json");
+  const CommandResult gen = run_parallax("generate -m " + model + " -p 'hello world' -n 12 --temp 0 --json");
   ASSERT_EQ(gen.status, 0) << gen.out;
   const auto json = nlohmann::json::parse(gen.out);
   const auto tokens = json.at("tokens").get<std::vector<int32_t>>();
@@ -66,12 +66,12 @@ TEST(Cli, SynthInfoAndGreedyGenerateMatchTheLibrary) {
 
 TEST(Cli, SeededSamplingIsReproducible) {
   const std::string model = temp("seeded.gguf");
-  ASSERT_EQ(run("model synth -o " + model + " --seed 5").status, 0);
+  ASSERT_EQ(run_parallax("model synth -o " + model + " --seed 5").status, 0);
   const std::string args = "generate -m " + model + " -p 'abc' -n 16 --temp 1.0 --seed 99 --json";
-  const Run a = run(args), b = run(args);
+  const CommandResult a = run_parallax(args), b = run_parallax(args);
   ASSERT_EQ(a.status, 0);
   EXPECT_EQ(a.out, b.out);
-  const Run c = run("generate -m " + model + " -p 'abc' -n 16 --temp 1.0 --seed 100 --json");
+  const CommandResult c = run_parallax("generate -m " + model + " -p 'abc' -n 16 --temp 1.0 --seed 100 --json");
   EXPECT_NE(a.out, c.out);
 }
 
@@ -80,15 +80,15 @@ TEST(Cli, CorruptModelIsAClearErrorNotACrash) {
   FILE* f = fopen(bad.c_str(), "wb");
   fputs("GGUF\x03\x00\x00\x00garbage", f);
   fclose(f);
-  const Run r = run("generate -m " + bad + " -p hi 2>&1");
+  const CommandResult r = run_parallax("generate -m " + bad + " -p hi 2>&1");
   EXPECT_EQ(WEXITSTATUS(r.status), 1);
   EXPECT_NE(r.out.find(bad), std::string::npos) << "error names the file: " << r.out;
 }
 
 TEST(Cli, InvalidSamplingParameterIsRejected) {
   const std::string model = temp("params.gguf");
-  ASSERT_EQ(run("model synth -o " + model).status, 0);
-  const Run r = run("generate -m " + model + " -p hi --top-p 1.5 2>&1");
+  ASSERT_EQ(run_parallax("model synth -o " + model).status, 0);
+  const CommandResult r = run_parallax("generate -m " + model + " -p hi --top-p 1.5 2>&1");
   EXPECT_NE(WEXITSTATUS(r.status), 0);
   EXPECT_NE(r.out.find("top_p"), std::string::npos) << r.out;
 }
