@@ -31,7 +31,9 @@ struct GenerateArgs {
 void run_generate(GenerateArgs& args) {
   if (!args.seed_given) {
     args.sampling.seed = std::random_device{}();
-    spdlog::info("seed {} (pass --seed to reproduce)", args.sampling.seed);
+    if (args.sampling.temperature > 0) {
+      spdlog::info("seed {} (pass --seed to reproduce)", args.sampling.seed);
+    }
   }
   args.sampling.validate();
   auto file = GgufFile::open(args.model);
