@@ -1,95 +1,128 @@
-// Matrix products, scalar version: rows are split over the thread pool; within a chunk of
-// rows, tokens go in tiles so each weight row is decoded once per tile. Every output element
-// is one dot product computed the same way whatever the split, so results do not depend on
-// the number of threads.
+// Matrix products: rows are split over the thread pool; within a chunk, rows go in panels
+// that stay in L2 while a tile of tokens streams past, so each weight row is read from
+// memory once per token tile. Block-quantized weights multiply int8-rounded activations
+// (quantized once per call); F32/F16/BF16 weights multiply the f32 activations.
+// Every output element is computed by the same instruction sequence whatever the split,
+// so results do not depend on the number of threads.
 #include "kernels/cpu/matmul.h"
 
 #include <algorithm>
-#include <vector>
 
 #include "core/error.h"
-#include "core/fp16.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/activations.h"
+#include "kernels/cpu/matmul_kernels.h"
 #include "kernels/cpu/quant.h"
 
 namespace px {
 namespace {
 
-// Fixed-order f32 dot product: 8 interleaved partial sums, combined pairwise.
-struct Partials8 {
-  float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  // n must be a multiple of 8 for the order to stay aligned across calls.
-  void add(const float* a, const float* b, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      for (int k = 0; k < 8; ++k) p[k] += a[i + k] * b[i + k];
-    }
-    for (int k = 0; i < n; ++i, ++k) p[k] += a[i] * b[i];
+enum class Family { Float, Q8, KQuant };
+
+Family family_of(DType type) {
+  switch (type) {
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16: return Family::Float;
+    case DType::Q8_0:
+    case DType::Q4_0: return Family::Q8;
+    case DType::Q4_K:
+    case DType::Q6_K: return Family::KQuant;
+    default:
+      fail("cannot multiply by a {} weight: supported are F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K",
+           dtype_name(type));
   }
-  float total() const {
-    return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+}
+
+// Cache budgets (bytes) for the activation tile and the weight panel; both sit in L2.
+constexpr int64_t kTileBytes = 192 << 10;
+constexpr int64_t kPanelBytes = 128 << 10;
+
+struct MatmulJob {
+  DType type;
+  Family family;
+  kernels::RowRange all_rows;
+  const float* x;
+  const QuantizedActivations* acts;
+  int64_t n_tokens;
+  int64_t tile;   // tokens per tile
+  int64_t panel;  // rows per panel
+  float* y;
+  int64_t y_stride;
+
+  void run(int64_t row_begin, int64_t row_end) const {
+    for (int64_t p0 = row_begin; p0 < row_end; p0 += panel) {
+      kernels::RowRange rows = all_rows;
+      rows.r0 = p0;
+      rows.r1 = std::min(row_end, p0 + panel);
+      for (int64_t t0 = 0; t0 < n_tokens; t0 += tile) {
+        const int64_t t1 = std::min(n_tokens, t0 + tile);
+        switch (family) {
+          case Family::Float: kernels::float_rows(type, rows, x, t0, t1, y, y_stride); break;
+          case Family::Q8: kernels::q8_rows(type, rows, *acts, t0, t1, y, y_stride); break;
+          case Family::KQuant: kernels::kquant_rows(type, rows, *acts, t0, t1, y, y_stride); break;
+        }
+      }
+    }
   }
 };
 
-float dot_f32(const float* a, const float* b, int64_t n) {
-  Partials8 acc;
-  acc.add(a, b, n);
-  return acc.total();
-}
-
-// Elements decoded at a time by dot_row: a whole number of blocks of every type.
-constexpr int64_t kDecodeChunk = 256;
-
-const DTypeInfo& computable_info(DType type) {
-  const DTypeInfo& info = dtype_info(type);
-  if (!info.computable) {
-    fail("cannot multiply by a {} weight: supported are F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K",
-         info.name);
-  }
-  return info;
-}
-
 }  // namespace
 
-float dot_row(DType type, const void* row, const float* x, int64_t n) {
-  const DTypeInfo& info = computable_info(type);
-  row_bytes(type, n);
-  if (type == DType::F32) return dot_f32(static_cast<const float*>(row), x, n);
-  float decoded[kDecodeChunk];
-  Partials8 acc;
-  const auto* bytes = static_cast<const uint8_t*>(row);
-  for (int64_t begin = 0; begin < n; begin += kDecodeChunk) {
-    const int64_t count = std::min(kDecodeChunk, n - begin);
-    const size_t offset = static_cast<size_t>(begin / info.block_size) * info.block_bytes;
-    dequantize_row(type, bytes + offset, decoded, count);
-    acc.add(decoded, x + begin, count);
-  }
-  return acc.total();
-}
-
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  computable_info(w.type);
+  const Family family = family_of(w.type);
   const size_t bytes_per_row = row_bytes(w.type, w.cols);
   if (w.rows <= 0 || n_tokens <= 0) return;
-  const auto* base = static_cast<const uint8_t*>(w.data);
-  // A tile of tokens whose activations stay in L2 (~256 KiB) while a row is reused.
-  const int64_t tile = std::clamp<int64_t>((256 << 10) / (w.cols * 4), 1, 64);
-  pool.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
-    thread_local std::vector<float> decoded;
-    if (static_cast<int64_t>(decoded.size()) < w.cols) decoded.resize(w.cols);
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += tile) {
-      const int64_t t1 = std::min(n_tokens, t0 + tile);
-      for (int64_t r = row_begin; r < row_end; ++r) {
-        const uint8_t* row = base + static_cast<size_t>(r) * bytes_per_row;
-        const float* wf = reinterpret_cast<const float*>(row);
-        if (w.type != DType::F32) {
-          dequantize_row(w.type, row, decoded.data(), w.cols);
-          wf = decoded.data();
-        }
-        for (int64_t t = t0; t < t1; ++t) y[t * w.rows + r] = dot_f32(wf, x + t * w.cols, w.cols);
-      }
-    }
-  });
+
+  // Reused across calls on this thread: no allocation once it has seen the largest shape.
+  thread_local QuantizedActivations acts;
+  int64_t token_bytes = w.cols * 4;
+  if (family != Family::Float) {
+    acts.quantize(family == Family::Q8 ? ActFormat::Q8_32 : ActFormat::Q8_256, x, n_tokens, w.cols);
+    token_bytes = w.cols + w.cols / 16 * 2 + w.cols / 32 * 4;
+  }
+  MatmulJob job{w.type,
+                family,
+                kernels::RowRange{static_cast<const uint8_t*>(w.data), bytes_per_row, w.cols, 0, 0},
+                x,
+                &acts,
+                n_tokens,
+                std::clamp<int64_t>(kTileBytes / std::max<int64_t>(token_bytes, 1) / 4 * 4, 4, 64),
+                std::max<int64_t>(1, kPanelBytes / static_cast<int64_t>(bytes_per_row)),
+                y,
+                w.rows};
+  // The lambda holds one pointer, so std::function stores it without allocating.
+  const MatmulJob* job_ptr = &job;
+  pool.parallel_for(w.rows, 8, [job_ptr](int64_t r0, int64_t r1) { job_ptr->run(r0, r1); });
+}
+
+float dot_row(DType type, const void* row, const float* x, int64_t n) {
+  const Family family = family_of(type);
+  const size_t bytes = row_bytes(type, n);
+  if (family == Family::Float) {
+    float y = 0;
+    kernels::float_rows(type, kernels::RowRange{static_cast<const uint8_t*>(row), bytes, n, 0, 1},
+                        x, 0, 1, &y, 1);
+    return y;
+  }
+  // Quantized weights against f32 activations: decode a few blocks at a time and use the
+  // f32 kernel on them, summing the pieces in order.
+  constexpr int64_t kChunk = 256;
+  const DTypeInfo& info = dtype_info(type);
+  float decoded[kChunk];
+  float sum = 0;
+  for (int64_t begin = 0; begin < n; begin += kChunk) {
+    const int64_t count = std::min(kChunk, n - begin);
+    const auto* src = static_cast<const uint8_t*>(row) +
+                      static_cast<size_t>(begin / info.block_size) * info.block_bytes;
+    dequantize_row(type, src, decoded, count);
+    float part = 0;
+    kernels::float_rows(DType::F32,
+                        kernels::RowRange{reinterpret_cast<const uint8_t*>(decoded), 0, count, 0, 1},
+                        x + begin, 0, 1, &part, 1);
+    sum += part;
+  }
+  return sum;
 }
 
 }  // namespace px
