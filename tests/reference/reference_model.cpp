@@ -21,7 +21,19 @@ std::vector<double> load(const GgufFile& f, const std::string& name, int64_t exp
 
 }  // namespace
 
-ReferenceModel::ReferenceModel(const std::string& path) {
+ReferenceModel::Matrix ReferenceModel::load_matrix(const GgufFile& f, const std::string& name,
+                                                   int64_t elements) const {
+  Matrix m{load(f, name, elements), 0};
+  const DType type = f.find_tensor(name)->type;
+  if (rounding_ == ActivationRounding::Int8Blocks) {
+    if (type == DType::Q8_0 || type == DType::Q4_0) m.activation_block = 32;
+    if (type == DType::Q4_K || type == DType::Q6_K) m.activation_block = 256;
+  }
+  return m;
+}
+
+ReferenceModel::ReferenceModel(const std::string& path, ActivationRounding rounding)
+    : rounding_(rounding) {
   auto f = GgufFile::open(path);
   arch_ = f->get_string("general.architecture");
   const std::string a = arch_ + ".";
@@ -38,23 +50,24 @@ ReferenceModel::ReferenceModel(const std::string& path) {
   if (f->find_tensor("rope_freqs.weight")) rope_factors_ = load(*f, "rope_freqs.weight", head_dim_ / 2);
 
   const int q_dim = n_heads_ * head_dim_, kv_dim = n_kv_heads_ * head_dim_;
-  embedding_ = load(*f, "token_embd.weight", int64_t(n_vocab_) * n_embd_);
+  embedding_ = load_matrix(*f, "token_embd.weight", int64_t(n_vocab_) * n_embd_);
   output_norm_ = load(*f, "output_norm.weight", n_embd_);
-  output_ = f->find_tensor("output.weight") ? load(*f, "output.weight", int64_t(n_vocab_) * n_embd_)
-                                            : embedding_;
+  output_ = f->find_tensor("output.weight")
+                ? load_matrix(*f, "output.weight", int64_t(n_vocab_) * n_embd_)
+                : embedding_;
   layers_.resize(n_layers_);
   for (int l = 0; l < n_layers_; ++l) {
     Layer& L = layers_[l];
     const std::string p = "blk." + std::to_string(l) + ".";
     L.attn_norm = load(*f, p + "attn_norm.weight", n_embd_);
     L.ffn_norm = load(*f, p + "ffn_norm.weight", n_embd_);
-    L.wq = load(*f, p + "attn_q.weight", int64_t(q_dim) * n_embd_);
-    L.wk = load(*f, p + "attn_k.weight", int64_t(kv_dim) * n_embd_);
-    L.wv = load(*f, p + "attn_v.weight", int64_t(kv_dim) * n_embd_);
-    L.wo = load(*f, p + "attn_output.weight", int64_t(n_embd_) * q_dim);
-    L.gate = load(*f, p + "ffn_gate.weight", int64_t(n_ff_) * n_embd_);
-    L.up = load(*f, p + "ffn_up.weight", int64_t(n_ff_) * n_embd_);
-    L.down = load(*f, p + "ffn_down.weight", int64_t(n_embd_) * n_ff_);
+    L.wq = load_matrix(*f, p + "attn_q.weight", int64_t(q_dim) * n_embd_);
+    L.wk = load_matrix(*f, p + "attn_k.weight", int64_t(kv_dim) * n_embd_);
+    L.wv = load_matrix(*f, p + "attn_v.weight", int64_t(kv_dim) * n_embd_);
+    L.wo = load_matrix(*f, p + "attn_output.weight", int64_t(n_embd_) * q_dim);
+    L.gate = load_matrix(*f, p + "ffn_gate.weight", int64_t(n_ff_) * n_embd_);
+    L.up = load_matrix(*f, p + "ffn_up.weight", int64_t(n_ff_) * n_embd_);
+    L.down = load_matrix(*f, p + "ffn_down.weight", int64_t(n_embd_) * n_ff_);
     if (arch_ == "qwen2") {
       L.bq = load(*f, p + "attn_q.bias", q_dim);
       L.bk = load(*f, p + "attn_k.bias", kv_dim);
@@ -75,11 +88,19 @@ void ReferenceModel::reset() {
   }
 }
 
-std::vector<double> ReferenceModel::matvec(const Matrix& w, const std::vector<double>& x, int rows) const {
+std::vector<double> ReferenceModel::matvec(const Matrix& m, std::vector<double> x, int rows) const {
   const size_t cols = x.size();
+  if (const size_t block = m.activation_block) {
+    for (size_t b = 0; b < cols; b += block) {
+      double amax = 0;
+      for (size_t i = b; i < b + block; ++i) amax = std::max(amax, std::abs(x[i]));
+      const double scale = amax / 127;
+      for (size_t i = b; i < b + block; ++i) x[i] = scale > 0 ? std::nearbyint(x[i] / scale) * scale : 0;
+    }
+  }
   std::vector<double> y(rows, 0.0);
   for (int r = 0; r < rows; ++r) {
-    for (size_t c = 0; c < cols; ++c) y[r] += w[r * cols + c] * x[c];
+    for (size_t c = 0; c < cols; ++c) y[r] += m.w[r * cols + c] * x[c];
   }
   return y;
 }
@@ -109,8 +130,8 @@ void ReferenceModel::rotate(double* head, int pos) const {
 
 std::vector<double> ReferenceModel::step(int32_t token) {
   const int q_dim = n_heads_ * head_dim_, kv_dim = n_kv_heads_ * head_dim_;
-  std::vector<double> x(embedding_.begin() + size_t(token) * n_embd_,
-                        embedding_.begin() + size_t(token + 1) * n_embd_);
+  std::vector<double> x(embedding_.w.begin() + size_t(token) * n_embd_,
+                        embedding_.w.begin() + size_t(token + 1) * n_embd_);
   for (Layer& L : layers_) {
     const std::vector<double> h = rms_norm(x, L.attn_norm);
     std::vector<double> q = matvec(L.wq, h, q_dim), k = matvec(L.wk, h, kv_dim), v = matvec(L.wv, h, kv_dim);
