@@ -1,5 +1,7 @@
 #include "core/thread_pool.h"
 
+#include "core/error.h"
+
 #include <algorithm>
 #include <utility>
 
@@ -80,6 +82,14 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
                               const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
+  // Two callers would interleave their jobs' fields and silently corrupt both results.
+  if (in_use_.exchange(true, std::memory_order_acquire)) {
+    throw Error("ThreadPool::parallel_for called from two threads at once");
+  }
+  struct Release {
+    std::atomic<bool>& flag;
+    ~Release() { flag.store(false, std::memory_order_release); }
+  } release{in_use_};
   if (workers_.empty() || n <= grain) {
     fn(0, n);  // no helper involved: an exception simply propagates
     return;

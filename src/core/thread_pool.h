@@ -29,7 +29,8 @@ class ThreadPool {
   // Calls fn(begin, end) over disjoint chunks covering [0, n), each at least `grain` long
   // (except the last), and returns when all are done. If fn throws, the remaining chunks are
   // skipped, every thread leaves fn, and the first exception is rethrown here.
-  // One caller at a time, and fn must not call parallel_for on the same pool.
+  // One caller at a time (a second concurrent caller gets px::Error), and fn must not call
+  // parallel_for on the same pool.
   void parallel_for(int64_t n, int64_t grain,
                     const std::function<void(int64_t begin, int64_t end)>& fn);
 
@@ -53,6 +54,7 @@ class ThreadPool {
   int64_t job_n_ = 0;
   int64_t job_chunk_ = 1;
   std::atomic<int64_t> next_chunk_{0};
+  std::atomic<bool> in_use_{false};
   std::exception_ptr job_error_;  // the first exception fn threw (guarded by mutex_)
 };
 

@@ -1,0 +1,226 @@
+#include "runtime/batch_engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace px {
+
+struct BatchEngine::Request {
+  int64_t id = 0;
+  std::vector<int32_t> tokens;  // prompt, then generated
+  int n_prompt = 0;
+  int max_tokens = 0;
+  RequestOptions options;
+  std::shared_ptr<RequestChannel> channel;
+  Sampler sampler;
+  StreamingDetokenizer detokenizer;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  bool finished = false;
+
+  Request(const Tokenizer& tokenizer, RequestOptions opts)
+      : options(std::move(opts)), sampler(options.sampling), detokenizer(tokenizer) {}
+  int generated() const { return int(tokens.size()) - n_prompt; }
+};
+
+BatchEngine::BatchEngine(std::shared_ptr<const ModelShard> shard, std::shared_ptr<const Tokenizer> tokenizer,
+                         ThreadPool& pool, BatchEngineConfig config, std::string model_id)
+    : shard_(std::move(shard)),
+      tokenizer_(std::move(tokenizer)),
+      config_(config),
+      model_id_(std::move(model_id)),
+      cache_(shard_->config(), shard_->range(), config.context_size),
+      pass_(shard_, cache_, pool),
+      scheduler_(config.scheduler) {
+  if (!shard_->is_first() || !shard_->is_last()) fail("the batch engine needs the whole model on this node");
+  thread_ = std::thread([this] { loop(); });
+}
+
+BatchEngine::~BatchEngine() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+std::shared_ptr<RequestStream> BatchEngine::submit(std::vector<int32_t> prompt, RequestOptions options) {
+  if (prompt.empty()) throw InvalidRequestError("the prompt is empty");
+  if (int64_t(prompt.size()) >= config_.context_size) {
+    throw InvalidRequestError(fmt::format("the prompt has {} tokens but the context holds {}",
+                                          prompt.size(), config_.context_size));
+  }
+  for (int32_t t : prompt) {
+    if (t < 0 || t >= shard_->config().n_vocab) throw InvalidRequestError(fmt::format("token id {} is outside the vocabulary", t));
+  }
+  if (options.max_tokens < 0) throw InvalidRequestError("max_tokens must be >= 0");
+  if (options.top_logprobs < 0 || options.top_logprobs > 20) throw InvalidRequestError("top_logprobs must be in 0..20");
+  try {
+    options.sampling.validate();
+  } catch (const Error& e) {
+    throw InvalidRequestError(e.what());
+  }
+  auto request = std::make_unique<Request>(*tokenizer_, std::move(options));
+  request->n_prompt = int(prompt.size());
+  request->max_tokens = std::min<int64_t>(request->options.max_tokens, config_.context_size - int64_t(prompt.size()));
+  request->tokens = std::move(prompt);
+  request->channel = std::make_shared<RequestChannel>();
+  if (request->options.timeout.count() > 0) {
+    request->deadline = std::chrono::steady_clock::now() + request->options.timeout;
+  }
+  auto channel = request->channel;
+  {
+    std::lock_guard lock(mutex_);
+    if (queued_.load() + int64_t(inbox_.size()) >= config_.max_queue) {
+      throw QueueFullError(fmt::format("{} requests are waiting; try again later", config_.max_queue));
+    }
+    request->id = next_id_++;
+    inbox_.push_back(std::move(request));
+  }
+  wake_.notify_one();
+  return channel;
+}
+
+EngineStats BatchEngine::stats() const {
+  EngineStats s;
+  s.requests_total = requests_total_.load();
+  s.requests_running = running_.load();
+  s.requests_queued = queued_.load();
+  s.prompt_tokens_total = prompt_tokens_total_.load();
+  s.generated_tokens_total = generated_tokens_total_.load();
+  s.kv_cache_usage = kv_usage_.load();
+  return s;
+}
+
+void BatchEngine::loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !inbox_.empty() || !scheduler_.idle(); });
+      if (stopping_) break;
+    }
+    try {
+      admit_submissions();
+      drop_finished_or_cancelled();
+      if (!scheduler_.idle()) step();
+    } catch (const std::exception& e) {
+      // A failed step leaves no request in a known state: fail them all rather than hang.
+      spdlog::error("engine step failed: {}", e.what());
+      for (auto& [id, r] : requests_) finish(*r, FinishReason::Error, e.what());
+      drop_finished_or_cancelled();
+    }
+  }
+  for (auto& [id, r] : requests_) finish(*r, FinishReason::Cancelled);
+  std::lock_guard lock(mutex_);
+  for (auto& r : inbox_) finish(*r, FinishReason::Cancelled);
+}
+
+void BatchEngine::admit_submissions() {
+  std::vector<std::unique_ptr<Request>> arrived;
+  {
+    std::lock_guard lock(mutex_);
+    arrived.swap(inbox_);
+  }
+  for (auto& r : arrived) {
+    requests_total_.fetch_add(1);
+    prompt_tokens_total_.fetch_add(r->n_prompt);
+    if (r->max_tokens == 0) {
+      finish(*r, FinishReason::Length);
+      continue;
+    }
+    scheduler_.add(r->id, int(r->tokens.size()));
+    requests_.emplace(r->id, std::move(r));
+  }
+}
+
+void BatchEngine::drop_finished_or_cancelled() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = requests_.begin(); it != requests_.end();) {
+    Request& r = *it->second;
+    if (!r.finished && r.channel->cancelled()) finish(r, FinishReason::Cancelled);
+    if (!r.finished && now >= r.deadline) finish(r, FinishReason::Timeout);
+    if (r.finished) {
+      scheduler_.remove(r.id);
+      cache_.remove(int(r.id));
+      it = requests_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  queued_.store(int64_t(scheduler_.waiting()));
+  running_.store(int64_t(scheduler_.running()));
+  kv_usage_.store(double(scheduler_.kv_tokens_in_use()) / double(config_.scheduler.kv_capacity_tokens));
+}
+
+void BatchEngine::step() {
+  const SchedulePlan plan = scheduler_.schedule();
+  for (int64_t id : plan.preempted) cache_.remove(int(id));
+  if (plan.chunks.empty()) return;
+  batch_.clear();
+  for (const ScheduledChunk& c : plan.chunks) {
+    const Request& r = *requests_.at(c.request);
+    batch_.add_tokens(int(c.request), std::span(r.tokens).subspan(c.begin, c.count), c.begin);
+    // Only a chunk that reaches the request's last token needs logits.
+    batch_.want_logits.back() = c.completes;
+  }
+  pass_.run(batch_, result_);
+  scheduler_.commit(plan);
+
+  // Output rows follow the batch order, which follows the plan's chunk order.
+  int row = 0;
+  SampleInfo info;
+  for (const ScheduledChunk& c : plan.chunks) {
+    if (!c.completes) continue;
+    Request& r = *requests_.at(c.request);
+    const int n_top = r.options.logprobs ? r.options.top_logprobs : 0;
+    const int32_t token = r.sampler.sample(result_.row(row++), r.tokens, r.tokens.size(),
+                                           r.options.stream_id, r.options.logprobs ? &info : nullptr, n_top);
+    on_sampled(r, token, info);
+  }
+  drop_finished_or_cancelled();
+}
+
+void BatchEngine::on_sampled(Request& r, int32_t token, const SampleInfo& info) {
+  const bool stop_token =
+      (!r.options.ignore_eos && tokenizer_->is_end_of_generation(token)) ||
+      std::find(r.options.stop_tokens.begin(), r.options.stop_tokens.end(), token) != r.options.stop_tokens.end();
+  if (stop_token) {
+    finish(r, FinishReason::Stop);
+    return;
+  }
+  r.tokens.push_back(token);
+  generated_tokens_total_.fetch_add(1);
+  StreamEvent event;
+  GeneratedToken generated{token, tokenizer_->token_piece(token), 0, {}};
+  if (r.options.logprobs) {
+    generated.logprob = info.logprob;
+    generated.top = info.top;
+  }
+  event.tokens.push_back(std::move(generated));
+  event.text = r.detokenizer.push(token);
+  event.prompt_tokens = r.n_prompt;
+  event.completion_tokens = r.generated();
+  if (r.generated() >= r.max_tokens) {
+    event.text += r.detokenizer.flush();
+    event.finish = FinishReason::Length;
+    r.finished = true;
+  } else {
+    scheduler_.grow(r.id);
+  }
+  r.channel->push(std::move(event));
+}
+
+void BatchEngine::finish(Request& r, FinishReason reason, std::string error) {
+  if (r.finished) return;
+  r.finished = true;
+  StreamEvent event;
+  event.text = r.detokenizer.flush();
+  event.finish = reason;
+  event.error = std::move(error);
+  event.prompt_tokens = r.n_prompt;
+  event.completion_tokens = r.generated();
+  r.channel->push(std::move(event));
+}
+
+}  // namespace px
