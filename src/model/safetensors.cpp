@@ -54,22 +54,6 @@ constexpr std::array<SafetensorsDTypeInfo, 22> kDTypes{{
     {"F6_E3M2", 6, std::nullopt},
 }};
 
-// Names come from the file; keep error messages readable whatever they hold.
-std::string printable(std::string_view s) {
-  constexpr size_t kMaxShown = 96;
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < kMaxShown; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  if (s.size() > kMaxShown) out += fmt::format("... ({} bytes)", s.size());
-  return out;
-}
-
 std::string format_shape(const std::vector<int64_t>& shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));
 }
