@@ -210,7 +210,8 @@ HfRopeScaling read_rope_scaling(const json& object, const std::string& source,
     if (!factor) fail("{}: config field \"{}factor\" is missing (needed by linear scaling)", source, prefix);
     s.factor = *factor;
   } else if (*type == "llama3") {
-    // Defaults and the source of original_max_position_embeddings as in llama.cpp's converter.
+    // Defaults as in llama.cpp's converter. original_max_position_embeddings: the scaling
+    // object's (what transformers reads), else the top-level field (what llama.cpp reads).
     s.type = HfRopeScalingType::Llama3;
     s.factor = f.float_or("factor", 8.0);
     s.low_freq_factor = f.float_or("low_freq_factor", 1.0);
