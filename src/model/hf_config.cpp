@@ -152,7 +152,7 @@ const ArchSpec& find_arch(const Fields& f, const std::string& source) {
       for (const ArchSpec& spec : kArchs) {
         if (spec.architecture == name.get_ref<const std::string&>()) return spec;
       }
-      names.push_back(printable(name.get<std::string>()));
+      names.push_back(escape_for_message(name.get<std::string>()));
     }
     fail("{}: architecture {} is not supported (supported: LlamaForCausalLM, MistralForCausalLM, "
          "Qwen2ForCausalLM, Qwen3ForCausalLM)",
@@ -164,7 +164,7 @@ const ArchSpec& find_arch(const Fields& f, const std::string& source) {
     if (spec.model_type == *model_type) return spec;
   }
   fail("{}: model_type \"{}\" is not supported (supported: llama, mistral, qwen2, qwen3)", source,
-       printable(*model_type));
+       escape_for_message(*model_type));
 }
 
 // Refuses switches that would change the computation into one we do not implement.

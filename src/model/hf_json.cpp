@@ -25,7 +25,7 @@ std::string_view strip_exception_id(std::string_view message) {
 
 }  // namespace
 
-std::string printable(std::string_view s, size_t max_shown) {
+std::string escape_for_message(std::string_view s, size_t max_shown) {
   std::string out;
   for (size_t i = 0; i < s.size() && i < max_shown; ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -67,7 +67,7 @@ nlohmann::json parse_strict_json(std::string_view text, std::string_view file,
           const auto& key = parsed.get_ref<const std::string&>();
           if (!open_objects.back().insert(key).second) {
             fail("{}: {} has the key \"{}\" twice in one object (duplicate keys are not allowed)",
-                 file, what, printable(key));
+                 file, what, escape_for_message(key));
           }
         }
         break;
@@ -80,9 +80,9 @@ nlohmann::json parse_strict_json(std::string_view text, std::string_view file,
     return json::parse(text.begin(), text.end(), on_event, /*allow_exceptions=*/true,
                        /*ignore_comments=*/false);
   } catch (const json::parse_error& e) {
-    fail("{}: {} is not valid JSON: {}", file, what, printable(strip_exception_id(e.what()), 1000));
+    fail("{}: {} is not valid JSON: {}", file, what, escape_for_message(strip_exception_id(e.what()), 1000));
   } catch (const json::exception& e) {
-    fail("{}: {} could not be parsed: {}", file, what, printable(strip_exception_id(e.what()), 1000));
+    fail("{}: {} could not be parsed: {}", file, what, escape_for_message(strip_exception_id(e.what()), 1000));
   }
 }
 

@@ -17,7 +17,7 @@ nlohmann::json parse_strict_json(std::string_view text, std::string_view file,
 
 // `s` with control and non-ASCII bytes escaped (\xNN) and cut at `max_shown` bytes: names
 // and messages that come from a file stay readable and printable in an error.
-std::string printable(std::string_view s, size_t max_shown = 96);
+std::string escape_for_message(std::string_view s, size_t max_shown = 96);
 
 // Reads a whole text file of at most `max_bytes`; `kind` names it in errors ("config file").
 std::string read_small_file(const std::string& path, size_t max_bytes, std::string_view kind);

@@ -62,7 +62,7 @@ std::string format_shape(const std::vector<int64_t>& shape) {
 class EntryReader {
  public:
   EntryReader(const std::string& file, const std::string& name, uint64_t data_size)
-      : file_(file), name_(printable(name)), data_size_(data_size) {}
+      : file_(file), name_(escape_for_message(name)), data_size_(data_size) {}
 
   SafetensorsTensor read(const json& entry, std::string name) {
     if (!entry.is_object()) {
@@ -106,7 +106,7 @@ class EntryReader {
     if (!info) {
       std::vector<std::string_view> known;
       for (const auto& d : kDTypes) known.push_back(d.name);
-      fail("{}: tensor '{}' has unknown dtype \"{}\" (known: {})", file_, name_, printable(s),
+      fail("{}: tensor '{}' has unknown dtype \"{}\" (known: {})", file_, name_, escape_for_message(s),
            fmt::join(known, ", "));
     }
     return *info;
@@ -252,7 +252,7 @@ void SafetensorsFile::parse_all() {
       }
       for (const auto& [mkey, mvalue] : value.items()) {
         if (!mvalue.is_string()) {
-          fail("{}: __metadata__ value of \"{}\" must be a string, found {}", name_, printable(mkey),
+          fail("{}: __metadata__ value of \"{}\" must be a string, found {}", name_, escape_for_message(mkey),
                mvalue.type_name());
         }
         metadata_.emplace(mkey, mvalue.get<std::string>());
@@ -261,7 +261,7 @@ void SafetensorsFile::parse_all() {
     }
     if (key.empty()) fail("{}: header has a tensor with an empty name", name_);
     if (key.size() > kMaxNameLength) {
-      fail("{}: tensor name '{}' is longer than {} bytes", name_, printable(key), kMaxNameLength);
+      fail("{}: tensor name '{}' is longer than {} bytes", name_, escape_for_message(key), kMaxNameLength);
     }
     tensors_.push_back(EntryReader(name_, key, data_size).read(value, key));
   }
@@ -275,13 +275,13 @@ void SafetensorsFile::parse_all() {
   const SafetensorsTensor* previous = nullptr;
   for (const SafetensorsTensor& t : tensors_) {
     if (t.begin < covered) {
-      fail("{}: tensors '{}' [{}, {}] and '{}' [{}, {}] overlap", name_, printable(previous->name),
-           previous->begin, previous->end, printable(t.name), t.begin, t.end);
+      fail("{}: tensors '{}' [{}, {}] and '{}' [{}, {}] overlap", name_, escape_for_message(previous->name),
+           previous->begin, previous->end, escape_for_message(t.name), t.begin, t.end);
     }
     if (t.begin > covered) {
       fail("{}: data bytes [{}, {}) before tensor '{}' belong to no tensor; the data section must "
            "hold the tensors back to back",
-           name_, covered, t.begin, printable(t.name));
+           name_, covered, t.begin, escape_for_message(t.name));
     }
     covered = t.end;
     previous = &t;

@@ -52,7 +52,7 @@ void check_shard_file_name(const std::string& index, const std::string& tensor,
   if (bad) {
     fail("{}: weight_map gives tensor '{}' the shard file \"{}\"; shard files must be plain file "
          "names in the index's directory",
-         index, printable(tensor), printable(shard));
+         index, escape_for_message(tensor), escape_for_message(shard));
   }
 }
 
@@ -119,7 +119,7 @@ std::shared_ptr<SafetensorsModel> SafetensorsModel::open_index(const std::string
     if (tensor.empty()) fail("{}: weight_map has a tensor with an empty name", path);
     if (!shard.is_string()) {
       fail("{}: weight_map entry for tensor '{}' must be a file name string, found {}", path,
-           printable(tensor), shard.type_name());
+           escape_for_message(tensor), shard.type_name());
     }
     check_shard_file_name(path, tensor, shard.get_ref<const std::string&>());
     shard_names.insert(shard.get<std::string>());
@@ -142,7 +142,7 @@ std::shared_ptr<SafetensorsModel> SafetensorsModel::open_index(const std::string
     const PathKind kind = path_kind(shard_path, &err);
     if (kind != PathKind::File) {
       fail("{}: shard file {} (holding {} tensors, e.g. '{}') {}", path, shard_path,
-           model->shard_tensors_[i].size(), printable(model->shard_tensors_[i].front()),
+           model->shard_tensors_[i].size(), escape_for_message(model->shard_tensors_[i].front()),
            kind == PathKind::Missing ? fmt::format("cannot be opened: {}", errno_text(err))
                                      : std::string("is not a regular file"));
     }
@@ -161,7 +161,7 @@ std::shared_ptr<const SafetensorsFile> SafetensorsModel::shard(size_t index) con
   for (const std::string& name : shard_tensors_[index]) {
     if (!file->find(name)) {
       fail("{}: the index says tensor '{}' is in {}, but that file has no such tensor", name_,
-           printable(name), shard_paths_[index]);
+           escape_for_message(name), shard_paths_[index]);
     }
   }
   size_t unlisted = 0;
@@ -171,13 +171,13 @@ std::shared_ptr<const SafetensorsFile> SafetensorsModel::shard(size_t index) con
     if (it == tensor_shard_.end()) {
       if (unlisted++ == 0) example = &t.name;
     } else if (it->second != index) {
-      fail("{}: tensor '{}' is in {}, but the index says it is in {}", name_, printable(t.name),
+      fail("{}: tensor '{}' is in {}, but the index says it is in {}", name_, escape_for_message(t.name),
            shard_paths_[index], shard_paths_[it->second]);
     }
   }
   if (unlisted > 0) {
     spdlog::warn("{}: {} tensors of {} (e.g. '{}') are not in the index and will be ignored", name_,
-                 unlisted, shard_paths_[index], printable(*example));
+                 unlisted, shard_paths_[index], escape_for_message(*example));
   }
   shards_[index] = file;
   return file;
