@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -21,10 +20,7 @@ void ForwardBatch::clear() {
 
 void ForwardBatch::add_tokens(int seq, std::span<const int32_t> ids, int first_pos, bool all_logits) {
   tokens.insert(tokens.end(), ids.begin(), ids.end());
-  add_positions(seq, first_pos, static_cast<int>(ids.size()), all_logits);
-}
-
-void ForwardBatch::add_positions(int seq, int first_pos, int count, bool all_logits) {
+  const int count = static_cast<int>(ids.size());
   for (int i = 0; i < count; ++i) {
     positions.push_back(first_pos + i);
     seq_ids.push_back(seq);
@@ -40,40 +36,43 @@ void ForwardPass::check_and_prepare(const ForwardBatch& batch) {
   const int n = batch.size();
   if (n == 0) fail("empty batch");
   if (int(batch.seq_ids.size()) != n) fail("batch has {} positions but {} sequence ids", n, batch.seq_ids.size());
-  if (shard_->is_first()) {
-    if (int(batch.tokens.size()) != n) fail("batch has {} positions but {} tokens", n, batch.tokens.size());
-    for (int32_t t : batch.tokens) {
-      if (t < 0 || t >= c.n_vocab) fail("token id {} is outside the vocabulary (0..{})", t, c.n_vocab - 1);
-    }
-  } else if (batch.hidden.size() != size_t(n) * c.n_embd) {
+  // Every shard gets the token ids: the first embeds them, all key their KV blocks by them.
+  if (int(batch.tokens.size()) != n) fail("batch has {} positions but {} tokens", n, batch.tokens.size());
+  for (int32_t t : batch.tokens) {
+    if (t < 0 || t >= c.n_vocab) fail("token id {} is outside the vocabulary (0..{})", t, c.n_vocab - 1);
+  }
+  if (!shard_->is_first() && batch.hidden.size() != size_t(n) * c.n_embd) {
     fail("batch of {} rows needs {} hidden values, got {}", n, size_t(n) * c.n_embd, batch.hidden.size());
   }
   if (shard_->is_last() && int(batch.want_logits.size()) != n) {
     fail("batch has {} positions but {} logit flags", n, batch.want_logits.size());
   }
   // Each sequence's rows must be consecutive positions starting where its cache can continue.
-  struct Span { int first, last; };
-  std::map<int, Span> spans;
+  spans_.clear();
   for (int i = 0; i < n; ++i) {
     const int seq = batch.seq_ids[i], pos = batch.positions[i];
-    auto [it, inserted] = spans.try_emplace(seq, Span{pos, pos});
-    if (!inserted) {
-      if (pos != it->second.last + 1) {
-        fail("sequence {}: position {} does not follow position {} in the batch", seq, pos, it->second.last);
-      }
-      it->second.last = pos;
+    auto it = std::find_if(spans_.begin(), spans_.end(), [&](const SeqSpan& s) { return s.seq == seq; });
+    if (it == spans_.end()) {
+      spans_.push_back({seq, i, pos, pos});
+    } else if (pos != it->last + 1 || i != it->row + (pos - it->first)) {
+      fail("sequence {}: position {} does not follow position {} in the batch", seq, pos, it->last);
+    } else {
+      it->last = pos;
     }
   }
-  for (const auto& [seq, span] : spans) {
-    const int length = cache_.length(seq);
+  for (const SeqSpan& span : spans_) {
+    const int length = cache_.length(span.seq);
     if (span.first < 0 || span.first > length) {
-      fail("sequence {}: batch starts at position {} but the cache holds {} positions", seq, span.first, length);
+      fail("sequence {}: batch starts at position {} but the cache holds {} positions", span.seq, span.first, length);
     }
     if (span.last >= cache_.n_ctx()) {
-      fail("sequence {}: position {} exceeds the context size {}", seq, span.last, cache_.n_ctx());
+      fail("sequence {}: position {} exceeds the context size {}", span.seq, span.last, cache_.n_ctx());
     }
   }
-  for (const auto& [seq, span] : spans) cache_.prepare(seq, span.first, span.last + 1);
+  for (const SeqSpan& span : spans_) {
+    cache_.prepare(span.seq, span.first,
+                   std::span(batch.tokens).subspan(span.row, span.last - span.first + 1));
+  }
 }
 
 void ForwardPass::embed(const ForwardBatch& batch) {
@@ -109,6 +108,7 @@ void ForwardPass::run(const ForwardBatch& batch, ForwardResult& out) {
     attention_block(layer, batch);
     ffn_block(layer, n);
   }
+  for (const SeqSpan& span : spans_) cache_.commit(span.seq, span.last + 1);
   if (shard_->is_last()) {
     head(batch, out);
   } else {
@@ -161,11 +161,14 @@ void ForwardPass::attention_block(int layer, const ForwardBatch& batch) {
                   c.rope_style);
   norm_and_rotate(k_.data(), n, c.n_kv_heads, c.head_dim, w.k_norm, c.rms_eps, batch,
                   shard_->rope_freqs(), c.rope_style);
-  // Store this batch's keys and values, then attend over each sequence's cache.
+  // Store this batch's keys and values in their blocks, then attend over each sequence's cache.
+  const int bs = cache_.block_size();
   for (int i = 0; i < n; ++i) {
-    const size_t at = size_t(batch.positions[i]) * c.kv_dim();
-    std::copy_n(k_.data() + size_t(i) * c.kv_dim(), c.kv_dim(), cache_.keys(batch.seq_ids[i], layer) + at);
-    std::copy_n(v_.data() + size_t(i) * c.kv_dim(), c.kv_dim(), cache_.values(batch.seq_ids[i], layer) + at);
+    const int pos = batch.positions[i];
+    const int32_t block = cache_.block_table(batch.seq_ids[i])[pos / bs];
+    const size_t at = size_t(pos % bs) * c.kv_dim();
+    std::copy_n(k_.data() + size_t(i) * c.kv_dim(), c.kv_dim(), cache_.key_block(layer, block) + at);
+    std::copy_n(v_.data() + size_t(i) * c.kv_dim(), c.kv_dim(), cache_.value_block(layer, block) + at);
   }
   attend(layer, batch);
   matmul(w.wo, attn_.data(), n, proj_.data(), pool_);
@@ -179,18 +182,21 @@ void ForwardPass::attend(int layer, const ForwardBatch& batch) {
   const int n = batch.size();
   const int group = c.n_heads / c.n_kv_heads;
   const float scale = 1.0f / std::sqrt(float(c.head_dim));
+  const int bs = cache_.block_size();
   pool_.parallel_for(int64_t(n) * c.n_heads, 1, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scores;
     for (int64_t job = begin; job < end; ++job) {
       const int i = int(job / c.n_heads), h = int(job % c.n_heads);
-      const int seq = batch.seq_ids[i], n_pos = batch.positions[i] + 1;
+      const int n_pos = batch.positions[i] + 1;
+      const std::vector<int32_t>& table = cache_.block_table(batch.seq_ids[i]);
       const float* q = q_.data() + (size_t(i) * c.n_heads + h) * c.head_dim;
       const size_t kv_offset = size_t(h / group) * c.head_dim;
-      const float* keys = cache_.keys(seq, layer) + kv_offset;
-      const float* values = cache_.values(seq, layer) + kv_offset;
+      // Position p: block table[p / bs], slot p % bs; [bs, kv_dim] per block.
+      auto key = [&](int p) { return cache_.key_block(layer, table[p / bs]) + size_t(p % bs) * c.kv_dim() + kv_offset; };
+      auto value = [&](int p) { return cache_.value_block(layer, table[p / bs]) + size_t(p % bs) * c.kv_dim() + kv_offset; };
       scores.resize(n_pos);
       for (int p = 0; p < n_pos; ++p) {
-        const float* k = keys + size_t(p) * c.kv_dim();
+        const float* k = key(p);
         float s = 0;
         for (int d = 0; d < c.head_dim; ++d) s += q[d] * k[d];
         scores[p] = s * scale;
@@ -199,7 +205,7 @@ void ForwardPass::attend(int layer, const ForwardBatch& batch) {
       float* o = attn_.data() + (size_t(i) * c.n_heads + h) * c.head_dim;
       std::fill_n(o, c.head_dim, 0.0f);
       for (int p = 0; p < n_pos; ++p) {
-        const float* v = values + size_t(p) * c.kv_dim();
+        const float* v = value(p);
         const float weight = scores[p];
         for (int d = 0; d < c.head_dim; ++d) o[d] += weight * v[d];
       }

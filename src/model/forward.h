@@ -2,9 +2,10 @@
 // The forward pass of a ModelShard over a batch of tokens from several sequences.
 //
 // A batch is flat: row i is one token of sequence seq_ids[i] at position positions[i]. Within
-// a batch each sequence's rows have consecutive positions starting at or below what its KV
-// cache holds (starting below rolls the sequence back). The first shard takes token ids; the
-// others take the previous shard's hidden states. The last shard returns logits for the rows
+// a batch each sequence's rows are adjacent, with consecutive positions starting at or below
+// what its KV cache holds (positions it holds must carry the same tokens). Every shard gets
+// the token ids (they key the paged KV blocks for prefix sharing); the first shard embeds
+// them, the others take the previous shard's hidden states. The last shard returns logits for the rows
 // flagged in `want_logits`; the others return hidden states for every row. Running a model as
 // two shards back to back gives bit-identical results to running it whole.
 #include <cstdint>
@@ -20,7 +21,7 @@ namespace px {
 class ThreadPool;
 
 struct ForwardBatch {
-  std::vector<int32_t> tokens;        // [n] (first shard)
+  std::vector<int32_t> tokens;        // [n]
   std::vector<float> hidden;          // [n, n_embd] (other shards)
   std::vector<int32_t> positions;     // [n]
   std::vector<int32_t> seq_ids;       // [n]
@@ -31,8 +32,6 @@ struct ForwardBatch {
   // Appends tokens of seq at positions first_pos, first_pos + 1, ...; logits are requested
   // for every row (all_logits) or only the span's last one.
   void add_tokens(int seq, std::span<const int32_t> ids, int first_pos, bool all_logits = false);
-  // Appends rows without token ids (for shards after the first; hidden filled separately).
-  void add_positions(int seq, int first_pos, int count, bool all_logits = false);
 };
 
 struct ForwardResult {
@@ -64,8 +63,13 @@ class ForwardPass {
   void attend(int layer, const ForwardBatch& batch);
   void head(const ForwardBatch& batch, ForwardResult& out);
 
+  struct SeqSpan {
+    int seq, row, first, last;  // rows [row, row + last - first] hold positions first..last
+  };
+
   std::shared_ptr<const ModelShard> shard_;
   KvCache& cache_;
+  std::vector<SeqSpan> spans_;
   ThreadPool& pool_;
   // Scratch, reused across calls: residual stream and per-block activations.
   std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_;

@@ -23,15 +23,42 @@ struct BatchEngine::Request {
   int generated() const { return int(tokens.size()) - n_prompt; }
 };
 
+namespace {
+
+KvCacheConfig cache_config(const BatchEngineConfig& c) {
+  KvCacheConfig k;
+  k.n_ctx = c.context_size;
+  k.block_size = c.kv_block_size;
+  k.n_blocks = int((c.kv_cache_tokens + c.kv_block_size - 1) / c.kv_block_size);
+  k.prefix_caching = c.prefix_caching;
+  if (k.n_blocks <= c.scheduler.max_running) {
+    fail("a KV cache of {} tokens is too small for {} running sequences", c.kv_cache_tokens,
+         c.scheduler.max_running);
+  }
+  return k;
+}
+
+// The scheduler counts tokens; each running sequence may leave up to one block partly empty,
+// so it is told the capacity without one block per running sequence: then the blocks it
+// admits always exist.
+SchedulerConfig scheduler_config(const BatchEngineConfig& c) {
+  SchedulerConfig s = c.scheduler;
+  const int n_blocks = cache_config(c).n_blocks;
+  s.kv_capacity_tokens = int64_t(n_blocks - s.max_running) * c.kv_block_size;
+  return s;
+}
+
+}  // namespace
+
 BatchEngine::BatchEngine(std::shared_ptr<const ModelShard> shard, std::shared_ptr<const Tokenizer> tokenizer,
                          ThreadPool& pool, BatchEngineConfig config, std::string model_id)
     : shard_(std::move(shard)),
       tokenizer_(std::move(tokenizer)),
       config_(config),
       model_id_(std::move(model_id)),
-      cache_(shard_->config(), shard_->range(), config.context_size),
+      cache_(shard_->config(), shard_->range(), cache_config(config)),
       pass_(shard_, cache_, pool),
-      scheduler_(config.scheduler) {
+      scheduler_(scheduler_config(config)) {
   if (!shard_->is_first() || !shard_->is_last()) fail("the batch engine needs the whole model on this node");
   thread_ = std::thread([this] { loop(); });
 }
@@ -90,6 +117,9 @@ EngineStats BatchEngine::stats() const {
   s.prompt_tokens_total = prompt_tokens_total_.load();
   s.generated_tokens_total = generated_tokens_total_.load();
   s.kv_cache_usage = kv_usage_.load();
+  s.preemptions_total = preemptions_.load();
+  s.prefix_cache_hit_tokens = prefix_hit_tokens_.load();
+  s.prefix_cache_query_tokens = prefix_query_tokens_.load();
   return s;
 }
 
@@ -150,12 +180,21 @@ void BatchEngine::drop_finished_or_cancelled() {
   }
   queued_.store(int64_t(scheduler_.waiting()));
   running_.store(int64_t(scheduler_.running()));
-  kv_usage_.store(double(scheduler_.kv_tokens_in_use()) / double(config_.scheduler.kv_capacity_tokens));
+  kv_usage_.store(cache_.blocks().usage());
+  prefix_hit_tokens_.store(cache_.blocks().stats().prefix_hit_tokens);
+  prefix_query_tokens_.store(cache_.blocks().stats().prefix_query_tokens);
 }
 
 void BatchEngine::step() {
-  const SchedulePlan plan = scheduler_.schedule();
+  // Admission allocates the request's KV blocks, reusing cached blocks of a shared prefix.
+  const SchedulePlan plan = scheduler_.schedule([&](int64_t id) {
+    const Request& r = *requests_.at(id);
+    cache_.remove(int(id));  // a preempted request starts over
+    if (!cache_.blocks().can_allocate(r.tokens)) return -1;
+    return cache_.blocks().allocate(id, r.tokens);
+  });
   for (int64_t id : plan.preempted) cache_.remove(int(id));
+  preemptions_.fetch_add(int64_t(plan.preempted.size()));
   if (plan.chunks.empty()) return;
   batch_.clear();
   for (const ScheduledChunk& c : plan.chunks) {

@@ -23,8 +23,11 @@ namespace px {
 class ThreadPool;
 
 struct BatchEngineConfig {
-  SchedulerConfig scheduler;
-  int context_size = 4096;   // positions per sequence
+  SchedulerConfig scheduler;   // its kv_capacity_tokens is derived from the cache below
+  int context_size = 4096;     // positions per sequence
+  int64_t kv_cache_tokens = 1 << 16;  // KV positions across all sequences
+  int kv_block_size = 16;
+  bool prefix_caching = true;
   int max_queue = 256;       // waiting requests before submit() throws QueueFullError
 };
 
@@ -71,6 +74,7 @@ class BatchEngine : public Engine {
   std::atomic<int64_t> queued_{0}, running_{0}, requests_total_{0}, prompt_tokens_total_{0},
       generated_tokens_total_{0};
   std::atomic<double> kv_usage_{0};
+  std::atomic<int64_t> preemptions_{0}, prefix_hit_tokens_{0}, prefix_query_tokens_{0};
 
   std::thread thread_;
 };

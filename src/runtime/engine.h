@@ -78,6 +78,9 @@ struct EngineStats {
   int64_t prompt_tokens_total = 0;
   int64_t generated_tokens_total = 0;
   double kv_cache_usage = 0;             // fraction of KV blocks in use, 0..1
+  int64_t preemptions_total = 0;         // requests preempted (and later recomputed)
+  int64_t prefix_cache_hit_tokens = 0;   // prompt tokens whose KV came from the prefix cache
+  int64_t prefix_cache_query_tokens = 0;
 };
 
 class Engine {

@@ -56,7 +56,7 @@ void Scheduler::preempt_last(SchedulePlan& plan) {
   waiting_.push_front(victim);
 }
 
-SchedulePlan Scheduler::schedule() {
+SchedulePlan Scheduler::schedule(const AdmitFn& admit) {
   SchedulePlan plan;
   // KV positions the running requests will occupy after this step (each holds n_tokens).
   auto kv_needed = [&] { return kv_tokens_in_use(); };
@@ -96,9 +96,13 @@ SchedulePlan Scheduler::schedule() {
       }
       break;
     }
+    const int cached = admit ? admit(e.request) : 0;
+    if (cached < 0) break;
     waiting_.pop_front();
-    const int count = std::min(e.n_tokens, budget);
-    plan.chunks.push_back({e.request, 0, count, count == e.n_tokens});
+    e.n_computed = std::min(cached, e.n_tokens - 1);  // the last token always runs, for logits
+    const int left = e.n_tokens - e.n_computed;
+    const int count = std::min(left, budget);
+    plan.chunks.push_back({e.request, e.n_computed, count, count == left});
     budget -= count;
     running_.push_back(e);
   }

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <vector>
 
 namespace px {
@@ -52,7 +53,11 @@ class Scheduler {
   // Finished or cancelled: forget it (running or waiting).
   void remove(int64_t request);
 
-  SchedulePlan schedule();
+  // Called when a waiting request is about to be admitted: returns how many of its leading
+  // tokens are already computed (a prefix-cache hit; its KV blocks are now allocated), or -1
+  // when it cannot be placed yet (admission stops for this step).
+  using AdmitFn = std::function<int(int64_t request)>;
+  SchedulePlan schedule(const AdmitFn& admit = {});
 
   // Applies a plan's progress: the chunks' tokens are now computed. Call after the step ran.
   void commit(const SchedulePlan& plan);

@@ -30,11 +30,14 @@ class BatchEngineTest : public ::testing::Test {
     tokenizer_ = Tokenizer::from_gguf(*file_);
   }
 
-  std::unique_ptr<BatchEngine> make_engine(SchedulerConfig scheduler, int max_queue = 64) {
+  std::unique_ptr<BatchEngine> make_engine(SchedulerConfig scheduler, int max_queue = 64,
+                                           int64_t kv_tokens = 4096, bool prefix_caching = true) {
     BatchEngineConfig config;
     config.scheduler = scheduler;
     config.context_size = 256;
     config.max_queue = max_queue;
+    config.kv_cache_tokens = kv_tokens;
+    config.prefix_caching = prefix_caching;
     return std::make_unique<BatchEngine>(shard_, tokenizer_, pool_, config, "test-model");
   }
 
@@ -95,8 +98,9 @@ TEST_F(BatchEngineTest, SixteenConcurrentRequestsEqualEachAlone) {
 }
 
 TEST_F(BatchEngineTest, PreemptionUnderATinyCacheKeepsOutputsUnchanged) {
-  // Room for about two sequences at a time: requests are preempted and recomputed.
-  auto engine = make_engine({.max_batch_tokens = 8, .max_running = 6, .kv_capacity_tokens = 70});
+  // 8 blocks of 16 positions for 4 running sequences of up to 41 tokens: requests are
+  // preempted and recomputed.
+  auto engine = make_engine({.max_batch_tokens = 8, .max_running = 4}, 64, /*kv_tokens=*/128);
   std::vector<std::shared_ptr<RequestStream>> streams;
   RequestOptions options;
   options.max_tokens = 16;
@@ -105,6 +109,24 @@ TEST_F(BatchEngineTest, PreemptionUnderATinyCacheKeepsOutputsUnchanged) {
   for (int i = 0; i < 6; ++i) {
     const auto [tokens, last] = drain(*streams[i]);
     EXPECT_EQ(tokens, alone(prompt_for(i), options)) << "request " << i;
+  }
+  EXPECT_GT(engine->stats().preemptions_total, 0);
+}
+
+TEST_F(BatchEngineTest, PrefixCacheReusesASharedPromptWithoutChangingOutputs) {
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 100; ++i) prompt.push_back(int32_t((i * 37) % 250 + 1));
+  RequestOptions options;
+  options.max_tokens = 8;
+  options.sampling.temperature = 0;
+  for (bool caching : {true, false}) {
+    auto engine = make_engine({}, 64, 4096, caching);
+    const auto first = drain(*engine->submit(prompt, options)).first;
+    const auto second = drain(*engine->submit(prompt, options)).first;
+    EXPECT_EQ(first, alone(prompt, options));
+    EXPECT_EQ(second, first);
+    // The second request finds the first's 6 full blocks (96 tokens) cached.
+    EXPECT_EQ(engine->stats().prefix_cache_hit_tokens, caching ? 96 : 0);
   }
 }
 

@@ -1,4 +1,4 @@
-#include "runtime/block_manager.h"
+#include "model/block_manager.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "runtime/prefix_hash.h"
+#include "model/prefix_hash.h"
 
 namespace px {
 namespace {

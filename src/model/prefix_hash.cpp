@@ -1,4 +1,4 @@
-#include "runtime/prefix_hash.h"
+#include "model/prefix_hash.h"
 
 #include "core/error.h"
 

@@ -1,10 +1,10 @@
-#include "runtime/block_manager.h"
+#include "model/block_manager.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "core/error.h"
-#include "runtime/prefix_hash.h"
+#include "model/prefix_hash.h"
 
 namespace px {
 
