@@ -189,7 +189,7 @@ struct PreTokenizer::Pattern {
       const size_t match_end = ovector[1];
       if (match_end == match_begin) {
         // An empty match cuts nothing; step over one character and search on.
-        start = match_begin + unicode::sequence_length(static_cast<uint8_t>(piece[match_begin]));
+        start = match_begin + unicode::char_length_at(piece, match_begin);
         continue;
       }
       if (match_begin > emitted) out.push_back(piece.substr(emitted, match_begin - emitted));

@@ -13,6 +13,13 @@ inline constexpr uint32_t kReplacementChar = 0xFFFD;
 // (1 for ASCII and for stray continuation bytes, so a scan always advances).
 size_t sequence_length(uint8_t lead);
 
+// Bytes of the character that starts at text[pos] (pos < text.size()): sequence_length of its
+// lead byte, cut short at the end of `text`.
+inline size_t char_length_at(std::string_view text, size_t pos) {
+  const size_t length = sequence_length(static_cast<uint8_t>(text[pos]));
+  return length < text.size() - pos ? length : text.size() - pos;
+}
+
 // Appends the UTF-8 encoding of `cp` (values past U+10FFFF become U+FFFD).
 void append_utf8(std::string& out, uint32_t cp);
 std::string to_utf8(uint32_t cp);

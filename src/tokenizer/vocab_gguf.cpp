@@ -22,19 +22,7 @@ constexpr std::string_view kTypesKey = "tokenizer.ggml.token_type";
 constexpr std::string_view kMergesKey = "tokenizer.ggml.merges";
 
 bool is_integer_type(GgufType type) {
-  switch (type) {
-    case GgufType::UINT8:
-    case GgufType::INT8:
-    case GgufType::UINT16:
-    case GgufType::INT16:
-    case GgufType::UINT32:
-    case GgufType::INT32:
-    case GgufType::UINT64:
-    case GgufType::INT64:
-      return true;
-    default:
-      return false;
-  }
+  return gguf_type_is_unsigned(type) || gguf_type_is_signed(type);
 }
 
 // The value of `key` when it is an array whose elements pass `element_ok`; nullptr when absent.
@@ -128,10 +116,10 @@ Vocab load_vocab(const GgufFile& file) {
   for (size_t i = 0; i < n_tokens; ++i) vocab.tokens[i].text = tokens->array_strings[i];
 
   const GgufValue* scores = find_array(file, kScoresKey, "numbers", [](GgufType t) {
-    return t == GgufType::FLOAT32 || t == GgufType::FLOAT64 || is_integer_type(t);
+    return gguf_type_is_float(t) || is_integer_type(t);
   });
   if (scores != nullptr) {
-    const bool floats = scores->array_type == GgufType::FLOAT32 || scores->array_type == GgufType::FLOAT64;
+    const bool floats = gguf_type_is_float(scores->array_type);
     check_length(file, kScoresKey, floats ? scores->array_floats.size() : scores->array_ints.size(),
                  n_tokens);
     for (size_t i = 0; i < n_tokens; ++i) {

@@ -5,33 +5,15 @@
 
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/unicode.h"
 #include "tokenizer/vocab.h"
+#include "tokenizer_test_vocabs.h"
 
 namespace px {
 namespace {
 
 const std::string kG = "\xc4\xa0";  // Ġ, the byte-level symbol of a space
 
-// Token b (0..255) is the symbol of byte b; then one token per merge result (in merge
-// order), then `extra` tokens.
-Vocab make_bpe_vocab(const std::vector<std::string>& merges,
-                     const std::vector<TokenInfo>& extra = {}, std::string pre = "gpt-2") {
-  Vocab v;
-  v.kind = VocabKind::Bpe;
-  v.pre = std::move(pre);
-  for (int b = 0; b < 256; ++b) v.tokens.push_back({unicode::byte_to_symbol(static_cast<uint8_t>(b))});
-  for (const std::string& merge : merges) {
-    const size_t space = merge.find(' ');
-    std::string joined = merge.substr(0, space) + merge.substr(space + 1);
-    const bool present = std::any_of(v.tokens.begin(), v.tokens.end(),
-                                     [&](const TokenInfo& t) { return t.text == joined; });
-    if (!present) v.tokens.push_back({joined});
-  }
-  for (const TokenInfo& token : extra) v.tokens.push_back(token);
-  v.merges = merges;
-  return v;
-}
+using test_vocabs::make_bpe_vocab;
 
 int32_t id_of(const Tokenizer& tok, const std::string& text) {
   const int32_t id = tok.find_token(text);

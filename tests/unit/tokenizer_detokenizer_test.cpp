@@ -1,34 +1,23 @@
 // StreamingDetokenizer: whole UTF-8 characters only, and the same text as decode().
 #include <gtest/gtest.h>
 
-#include <fmt/format.h>
-
 #include <random>
 
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/vocab.h"
+#include "tokenizer_test_vocabs.h"
 
 namespace px {
 namespace {
 
-const std::string kSpace = "\xe2\x96\x81";
+using test_vocabs::kSpace;
 const std::string kReplacement = "\xef\xbf\xbd";
 
-// <unk>, <s>, </s>, 256 byte tokens (id 3 + byte), then a few pieces.
+// make_spm_vocab: <unk>, <s>, </s>, 256 byte tokens (id 3 + byte), then a few pieces.
 std::shared_ptr<Tokenizer> spm_tokenizer() {
-  Vocab v;
-  v.kind = VocabKind::Spm;
-  v.tokens = {{"<unk>", 0, TokenType::Unknown}, {"<s>", 0, TokenType::Control}, {"</s>", 0, TokenType::Control}};
-  for (int b = 0; b < 256; ++b) v.tokens.push_back({fmt::format("<0x{:02X}>", b), 0, TokenType::Byte});
-  for (const char* piece : {"h", "i", "hi"}) v.tokens.push_back({piece, -1});
-  v.tokens.push_back({kSpace + "hi", -1});
-  v.unk_id = 0;
-  v.bos_id = 1;
-  v.eos_id = 2;
-  v.add_bos = true;
-  v.add_space_prefix = true;
-  return Tokenizer::from_vocab(std::move(v));
+  return Tokenizer::from_vocab(
+      test_vocabs::make_spm_vocab({{"h", -1}, {"i", -1}, {"hi", -1}, {kSpace + "hi", -1}}));
 }
 
 int32_t byte_token(uint8_t b) { return 3 + b; }
@@ -79,10 +68,7 @@ TEST(StreamingDetokenizer, ReplacesBytesThatCanNeverFormACharacter) {
 }
 
 TEST(StreamingDetokenizer, ByteLevelBpeEmojiArrivesWhole) {
-  Vocab v;
-  v.kind = VocabKind::Bpe;
-  for (int b = 0; b < 256; ++b) v.tokens.push_back({unicode::byte_to_symbol(static_cast<uint8_t>(b))});
-  auto tok = Tokenizer::from_vocab(std::move(v));
+  auto tok = Tokenizer::from_vocab(test_vocabs::make_bpe_vocab({}));
   StreamingDetokenizer stream(*tok);
   std::string streamed;
   for (int32_t id : tok->encode("\xf0\x9f\x9a\x80 ok", false, false)) {  // 🚀 ok

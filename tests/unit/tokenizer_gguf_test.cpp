@@ -12,11 +12,12 @@
 #include "model/gguf_writer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
+#include "tokenizer_test_vocabs.h"
 
 namespace px {
 namespace {
 
-const std::string kSpace = "\xe2\x96\x81";
+using test_vocabs::kSpace;
 
 class TokenizerGgufTest : public testing::Test {
  protected:

@@ -1,41 +1,18 @@
 // SentencePiece-style tokenizer on small hand-built vocabularies.
 #include <gtest/gtest.h>
 
-#include <fmt/format.h>
-
 #include <algorithm>
 
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
+#include "tokenizer_test_vocabs.h"
 
 namespace px {
 namespace {
 
-const std::string kSpace = "\xe2\x96\x81";  // U+2581
-
-struct Piece {
-  std::string text;
-  float score;
-  TokenType type = TokenType::Normal;
-};
-
-// <unk>=0, <s>=1, </s>=2, then (optionally) the 256 byte tokens, then `pieces`.
-Vocab make_spm_vocab(const std::vector<Piece>& pieces, bool byte_tokens = true) {
-  Vocab v;
-  v.kind = VocabKind::Spm;
-  v.tokens = {{"<unk>", 0, TokenType::Unknown}, {"<s>", 0, TokenType::Control}, {"</s>", 0, TokenType::Control}};
-  v.unk_id = 0;
-  v.bos_id = 1;
-  v.eos_id = 2;
-  v.add_bos = true;
-  v.add_space_prefix = true;
-  if (byte_tokens) {
-    for (int b = 0; b < 256; ++b) v.tokens.push_back({fmt::format("<0x{:02X}>", b), 0, TokenType::Byte});
-  }
-  for (const Piece& p : pieces) v.tokens.push_back({p.text, p.score, p.type});
-  return v;
-}
+using test_vocabs::kSpace;
+using test_vocabs::make_spm_vocab;
 
 class SpmTokenizerTest : public testing::Test {
  protected:
