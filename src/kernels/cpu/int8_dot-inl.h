@@ -70,7 +70,17 @@ HWY_INLINE hn::Vec<QI32> MulPairsI16(hn::Vec<QI16> a, hn::Vec<QI16> b) {
 // total is exact for |b| <= 127 (a may be -128).
 HWY_INLINE hn::Vec<QI32> DotI8(hn::Vec<QI32> acc, hn::Vec<QI8> a, hn::Vec<QI8> b) {
   const QI16 d16;
-#if PX_X86_256
+#if HWY_TARGET == HWY_AVX3_DL
+  // AVX512-VNNI multiplies unsigned by signed bytes and adds groups of 4 into int32 in one
+  // instruction: |a| * (b with a's sign) is the same product. Written as asm because the
+  // assembler's default for this mnemonic is the EVEX (AVX512-VNNI) encoding, which every
+  // AVX3_DL CPU has, while compilers may pick the VEX (AVX-VNNI) form, which some lack.
+  (void)d16;
+  __m256i sum = acc.raw;
+  const __m256i abs_a = _mm256_abs_epi8(a.raw), signed_b = _mm256_sign_epi8(b.raw, a.raw);
+  asm("vpdpbusd %2, %1, %0" : "+v"(sum) : "v"(abs_a), "v"(signed_b));
+  return hn::Vec<QI32>{sum};
+#elif PX_X86_256
   // maddubs wants an unsigned operand: |a| * (b with a's sign) is the same product.
   const hn::Vec<QU8> abs_a{_mm256_abs_epi8(a.raw)};
   const hn::Vec<QI8> signed_b{_mm256_sign_epi8(b.raw, a.raw)};
