@@ -96,19 +96,20 @@ HWY_INLINE hn::Vec<QI32> DotI8(hn::Vec<QI32> acc, hn::Vec<QI8> a, hn::Vec<QI8> b
 
 // Low and high nibbles of bytes, as unsigned bytes 0..15.
 HWY_INLINE hn::Vec<QU8> LowNibbles(hn::Vec<QU8> v) { return hn::And(v, hn::Set(QU8(), 0x0F)); }
-HWY_INLINE hn::Vec<QU8> HighNibbles(hn::Vec<QU8> v) {
-  return hn::And(hn::ShiftRight<4>(v), hn::Set(QU8(), 0x0F));
+// Shifts the bytes of v as 16-bit lanes (bits cross into the neighbouring byte, so callers
+// mask afterwards): one instruction, where a byte shift costs a shift and a mask.
+template <int kBits>
+HWY_INLINE hn::Vec<QU8> ShiftLeftWide(hn::Vec<QU8> v) {
+  const hn::Repartition<uint16_t, QU8> du16;
+  return hn::BitCast(QU8(), hn::ShiftLeft<kBits>(hn::BitCast(du16, v)));
 }
-
-// An int16 vector whose first half of lanes is `lo` and second half `hi` (lanes map to
-// pairs of bytes, so halves cover the first and second 16 bytes of a 32-byte vector).
-HWY_INLINE hn::Vec<QI16> SplitSet(int16_t lo, int16_t hi) {
-#if PX_X86_256
-  return hn::Vec<QI16>{_mm256_setr_m128i(_mm_set1_epi16(lo), _mm_set1_epi16(hi))};
-#else
-  (void)hi;
-  return hn::Set(QI16(), lo);  // 16-byte vectors never straddle two 16-element groups
-#endif
+template <int kBits>
+HWY_INLINE hn::Vec<QU8> ShiftRightWide(hn::Vec<QU8> v) {
+  const hn::Repartition<uint16_t, QU8> du16;
+  return hn::BitCast(QU8(), hn::ShiftRight<kBits>(hn::BitCast(du16, v)));
+}
+HWY_INLINE hn::Vec<QU8> HighNibbles(hn::Vec<QU8> v) {
+  return hn::And(ShiftRightWide<4>(v), hn::Set(QU8(), 0x0F));
 }
 
 inline float HalfToFloat(uint16_t h) {

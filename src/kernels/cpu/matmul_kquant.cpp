@@ -39,6 +39,10 @@ struct Prepared {
   uint8_t m[8];    // Q4_K: 6-bit min per sub-block
   float d;
   float corr_scale;
+#if PX_X86_256
+  // int16 scales repeated in both 128-bit halves; ScaleVec picks lanes with one byte shuffle.
+  hn::Vec<QI16> scale_src[2];
+#endif
 };
 
 HWY_INLINE void Prepare(const BlockQ4_K& b, Prepared& p) {
@@ -55,11 +59,22 @@ HWY_INLINE void Prepare(const BlockQ4_K& b, Prepared& p) {
   std::memcpy(p.m, &m, 8);
   p.d = HalfToFloat(b.d);
   p.corr_scale = HalfToFloat(b.dmin);
+#if PX_X86_256
+  const __m128i sc16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc)));
+  p.scale_src[0] = hn::Vec<QI16>{_mm256_broadcastsi128_si256(sc16)};
+#endif
 }
 
 HWY_INLINE void Prepare(const BlockQ6_K& b, Prepared& p) {
   p.d = HalfToFloat(b.d);
   p.corr_scale = p.d;
+#if PX_X86_256
+  // Groups 0-7 (first 128 elements) and 8-15, each copied to both halves.
+  const __m256i s16 =
+      _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+  p.scale_src[0] = hn::Vec<QI16>{_mm256_permute2x128_si256(s16, s16, 0x00)};
+  p.scale_src[1] = hn::Vec<QI16>{_mm256_permute2x128_si256(s16, s16, 0x11)};
+#endif
 }
 
 // Unsigned quants of elements v*kQBytes .. (v+1)*kQBytes-1.
@@ -77,26 +92,41 @@ HWY_INLINE hn::Vec<QU8> QuantVec(const BlockQ6_K& b, int v) {
   const int h = e / 128, k = (e % 128) / 32, off = e % 32;
   const auto ql = hn::LoadU(QU8(), b.ql + 64 * h + 32 * (k & 1) + off);
   const auto qh = hn::LoadU(QU8(), b.qh + 32 * h + off);
-  const auto three = hn::Set(QU8(), 3);
   const auto low = k < 2 ? LowNibbles(ql) : HighNibbles(ql);
-  hn::Vec<QU8> high2;
+  // Move bits 2k, 2k+1 of qh to bits 4, 5.
+  hn::Vec<QU8> high;
   switch (k) {
-    case 0: high2 = hn::And(qh, three); break;
-    case 1: high2 = hn::And(hn::ShiftRight<2>(qh), three); break;
-    case 2: high2 = hn::And(hn::ShiftRight<4>(qh), three); break;
-    default: high2 = hn::ShiftRight<6>(qh); break;
+    case 0: high = ShiftLeftWide<4>(qh); break;
+    case 1: high = ShiftLeftWide<2>(qh); break;
+    case 2: high = qh; break;
+    default: high = ShiftRightWide<2>(qh); break;
   }
-  return hn::Or(low, hn::ShiftLeft<4>(high2));
+  return hn::Or(low, hn::And(high, hn::Set(QU8(), 0x30)));
 }
 
 // Scale of each element pair (int16 lane) of quant vector v.
+#if PX_X86_256
+// Byte-shuffle indices selecting int16 lane i in every lane of a 128-bit half.
+HWY_INLINE __m128i PickLane16(int i) { return _mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * i)); }
+
+HWY_INLINE hn::Vec<QI16> ScaleVec(const BlockQ4_K&, const Prepared& p, int v) {
+  const __m128i pick = PickLane16(v);  // one 32-element sub-block per vector
+  return hn::Vec<QI16>{_mm256_shuffle_epi8(p.scale_src[0].raw, _mm256_setr_m128i(pick, pick))};
+}
+HWY_INLINE hn::Vec<QI16> ScaleVec(const BlockQ6_K&, const Prepared& p, int v) {
+  // Vector v covers groups 2v and 2v+1: the first in its low half, the second in its high.
+  const int g = 2 * (v % 4);
+  return hn::Vec<QI16>{_mm256_shuffle_epi8(p.scale_src[v / 4].raw,
+                                           _mm256_setr_m128i(PickLane16(g), PickLane16(g + 1)))};
+}
+#else
 HWY_INLINE hn::Vec<QI16> ScaleVec(const BlockQ4_K&, const Prepared& p, int v) {
   return hn::Set(QI16(), p.sc[v * static_cast<int>(kQBytes) / 32]);
 }
 HWY_INLINE hn::Vec<QI16> ScaleVec(const BlockQ6_K& b, const Prepared&, int v) {
-  const int g = v * static_cast<int>(kQBytes) / 16;  // 16-element scale group
-  return SplitSet(b.scales[g], kQBytes == 32 ? b.scales[g + 1] : b.scales[g]);
+  return hn::Set(QI16(), b.scales[v * static_cast<int>(kQBytes) / 16]);  // one group
 }
+#endif
 
 // Correction weights against the 16 activation sums of 16 elements, as kSumVecs int16
 // vectors (Q6_K: 32 * scale of each group) or int32 per-32 weights (Q4_K: the mins).
@@ -104,6 +134,7 @@ HWY_INLINE hn::Vec<QI32> CorrSum(const BlockQ4_K&, const Prepared& p, const int1
   const QI16 d16;
   const hn::Rebind<uint8_t, QI32> du8;
   auto sum = hn::Zero(QI32());
+#pragma GCC unroll 2
   for (int k = 0; k < kSumVecs; ++k) {
     // Adjacent pairs of 16-sums are the 32-element sub-block sums.
     const auto per32 = MulPairsI16(hn::LoadU(d16, sums16 + k * hn::Lanes(d16)), hn::Set(d16, 1));
@@ -116,6 +147,7 @@ HWY_INLINE hn::Vec<QI32> CorrSum(const BlockQ6_K& b, const Prepared&, const int1
   const QI16 d16;
   const hn::Rebind<int8_t, QI16> di8;
   auto sum = hn::Zero(QI32());
+#pragma GCC unroll 2
   for (int k = 0; k < kSumVecs; ++k) {
     const auto w = hn::ShiftLeft<5>(hn::PromoteTo(d16, hn::LoadU(di8, b.scales + k * hn::Lanes(d16))));
     sum = hn::Add(sum, MulPairsI16(hn::LoadU(d16, sums16 + k * hn::Lanes(d16)), w));
@@ -147,6 +179,7 @@ HWY_INLINE float DotOneToken(const Block* row, int64_t nb, const QuantizedActiva
   for (int64_t b = 0; b < nb; ++b) {
     Prepare(row[b], p);
     auto isum = hn::Zero(QI32());
+#pragma GCC unroll 16
     for (int v = 0; v < kVecs; ++v) {
       isum = AddProducts(isum, QuantVec(row[b], v), ScaleVec(row[b], p, v),
                          xq + b * kQK_K + v * kQBytes);
@@ -167,12 +200,14 @@ HWY_INLINE void DotFourTokens(const Block* row, int64_t nb, const QuantizedActiv
   hn::Vec<QI16> scale[kVecs];
   for (int64_t b = 0; b < nb; ++b) {
     Prepare(row[b], p);
+#pragma GCC unroll 16
     for (int v = 0; v < kVecs; ++v) {
       q[v] = QuantVec(row[b], v);
       scale[v] = ScaleVec(row[b], p, v);
     }
     const int64_t e0 = b * kQK_K;
     auto i0 = hn::Zero(QI32()), i1 = hn::Zero(QI32()), i2 = hn::Zero(QI32()), i3 = hn::Zero(QI32());
+#pragma GCC unroll 16
     for (int v = 0; v < kVecs; ++v) {
       const int64_t e = e0 + v * kQBytes;
       i0 = AddProducts(i0, q[v], scale[v], acts.q(t) + e);
