@@ -78,7 +78,8 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Thr
   thread_local QuantizedActivations acts;
   int64_t token_bytes = w.cols * 4;
   if (family != Family::Float) {
-    acts.quantize(family == Family::Q8 ? ActFormat::Q8_32 : ActFormat::Q8_256, x, n_tokens, w.cols);
+    acts.quantize(family == Family::Q8 ? ActFormat::Q8_32 : ActFormat::Q8_256, x, n_tokens, w.cols,
+                  &pool);
     token_bytes = w.cols + w.cols / 16 * 2 + w.cols / 32 * 4;
   }
   MatmulJob job{w.type,
@@ -91,9 +92,11 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Thr
                 std::max<int64_t>(1, kPanelBytes / static_cast<int64_t>(bytes_per_row)),
                 y,
                 w.rows};
+  // Chunks of at least ~32K multiply-adds: below that, waking threads costs more than it saves.
+  const int64_t grain = std::max<int64_t>(4, (32 << 10) / std::max<int64_t>(1, w.cols * n_tokens));
   // The lambda holds one pointer, so std::function stores it without allocating.
   const MatmulJob* job_ptr = &job;
-  pool.parallel_for(w.rows, 8, [job_ptr](int64_t r0, int64_t r1) { job_ptr->run(r0, r1); });
+  pool.parallel_for(w.rows, grain, [job_ptr](int64_t r0, int64_t r1) { job_ptr->run(r0, r1); });
 }
 
 float dot_row(DType type, const void* row, const float* x, int64_t n) {
