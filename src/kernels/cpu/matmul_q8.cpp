@@ -36,7 +36,8 @@ HWY_INLINE hn::Vec<QI8> BlockPiece(const BlockQ4_0& b, int p) {
 #if PX_X86_256
   (void)p;
   // The 16 bytes in both 128-bit halves; the upper half shifted right by 4 bits.
-  const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs)));
+  const __m256i both =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs)));
   const hn::Vec<QU8> shifted{_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4))};
   const auto q = hn::And(shifted, hn::Set(QU8(), 0x0F));
 #else
