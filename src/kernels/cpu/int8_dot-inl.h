@@ -94,6 +94,18 @@ HWY_INLINE hn::Vec<QI32> DotI8(hn::Vec<QI32> acc, hn::Vec<QI8> a, hn::Vec<QI8> b
 #endif
 }
 
+// acc + products a*b of unsigned by signed bytes, each int32 lane taking 4 adjacent
+// products; exact for a <= 128, |b| <= 127.
+HWY_INLINE hn::Vec<QI32> DotU8I8(hn::Vec<QI32> acc, hn::Vec<QU8> a, hn::Vec<QI8> b) {
+#if HWY_TARGET == HWY_AVX3_DL
+  __m256i sum = acc.raw;  // see DotI8 for why this is asm
+  asm("vpdpbusd %2, %1, %0" : "+v"(sum) : "v"(a.raw), "v"(b.raw));
+  return hn::Vec<QI32>{sum};
+#else
+  return hn::Add(acc, MulPairsI16(MulPairsU8I8(a, b), hn::Set(QI16(), 1)));
+#endif
+}
+
 // Low and high nibbles of bytes, as unsigned bytes 0..15.
 HWY_INLINE hn::Vec<QU8> LowNibbles(hn::Vec<QU8> v) { return hn::And(v, hn::Set(QU8(), 0x0F)); }
 // Shifts the bytes of v as 16-bit lanes (bits cross into the neighbouring byte, so callers

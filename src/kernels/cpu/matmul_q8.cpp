@@ -1,7 +1,8 @@
 // SIMD row kernels for Q8_0 / Q4_0 weights against Q8_32 activations (see matmul_kernels.h):
 // per 32-element block an exact integer dot product, then one f32 multiply-add by
-// d_weight * d_activation into a vector accumulator. Q4_0 quants are made signed (q - 8)
-// so both types share the signed int8 dot product.
+// d_weight * d_activation into a vector accumulator. Q8_0 uses a signed x signed byte dot
+// product; Q4_0 multiplies its unsigned nibbles q and corrects for the -8 offset by starting
+// the block's integer sum at -8 * (sum of the block's activations).
 #include "kernels/cpu/activations.h"
 #include "kernels/cpu/matmul_kernels.h"
 #include "kernels/cpu/quant.h"
@@ -31,7 +32,7 @@ constexpr int kPieces = kQK / static_cast<int>(kQBytes);  // vectors per 32-elem
 HWY_INLINE hn::Vec<QI8> BlockPiece(const BlockQ8_0& b, int p) {
   return hn::LoadU(QI8(), b.qs + p * kQBytes);
 }
-HWY_INLINE hn::Vec<QI8> BlockPiece(const BlockQ4_0& b, int p) {
+HWY_INLINE hn::Vec<QU8> BlockPiece(const BlockQ4_0& b, int p) {
   // Elements 0..15 are the low nibbles of qs[0..15], elements 16..31 the high nibbles.
 #if PX_X86_256
   (void)p;
@@ -44,7 +45,24 @@ HWY_INLINE hn::Vec<QI8> BlockPiece(const BlockQ4_0& b, int p) {
   const auto v = hn::LoadU(QU8(), b.qs);
   const auto q = p == 0 ? LowNibbles(v) : HighNibbles(v);
 #endif
-  return hn::Sub(hn::BitCast(QI8(), q), hn::Set(QI8(), 8));
+  return q;
+}
+
+HWY_INLINE hn::Vec<QI32> PieceDot(hn::Vec<QI32> acc, hn::Vec<QI8> w, hn::Vec<QI8> x) {
+  return DotI8(acc, w, x);
+}
+HWY_INLINE hn::Vec<QI32> PieceDot(hn::Vec<QI32> acc, hn::Vec<QU8> w, hn::Vec<QI8> x) {
+  return DotU8I8(acc, w, x);
+}
+
+// Starting value of block b's integer sum for one token: 0 for Q8_0; for Q4_0 the -8 offset
+// of the quants, -8 * sum(x), spread evenly over the int32 lanes.
+HWY_INLINE hn::Vec<QI32> BlockSumStart(const BlockQ8_0*, const int16_t*, int64_t) {
+  return hn::Zero(QI32());
+}
+HWY_INLINE hn::Vec<QI32> BlockSumStart(const BlockQ4_0*, const int16_t* sums16, int64_t b) {
+  constexpr int kPerLane = 8 / static_cast<int>(kQBytes / 4);  // 8 spread over 8 or 4 lanes
+  return hn::Set(QI32(), -kPerLane * (sums16[2 * b] + sums16[2 * b + 1]));
 }
 
 // Tokens per register tile (see matmul_float.cpp): 4 rows x 4 tokens with 32 registers.
@@ -65,13 +83,16 @@ HWY_INLINE void Tile(const Block* const* w, int64_t nb, const QuantizedActivatio
   }
   const int8_t* xq[T];
   const float* xd[T];
+  const int16_t* xs[T];
 #pragma GCC unroll 16
   for (int t = 0; t < T; ++t) {
     xq[t] = acts.q(t0 + t);
     xd[t] = acts.scales(t0 + t);
+    xs[t] = acts.sums16(t0 + t);
   }
+  using WeightVec = decltype(BlockPiece(w[0][0], 0));
   for (int64_t b = 0; b < nb; ++b) {
-    hn::Vec<QI8> wv[R][kPieces];
+    WeightVec wv[R][kPieces];
     float dw[R];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
@@ -84,11 +105,12 @@ HWY_INLINE void Tile(const Block* const* w, int64_t nb, const QuantizedActivatio
       hn::Vec<QI8> xv[kPieces];
 #pragma GCC unroll 2
       for (int p = 0; p < kPieces; ++p) xv[p] = hn::LoadU(QI8(), xq[t] + b * kQK + p * kQBytes);
+      const auto start = BlockSumStart(w[0], xs[t], b);
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
-        auto isum = hn::Zero(QI32());
+        auto isum = start;
 #pragma GCC unroll 2
-        for (int p = 0; p < kPieces; ++p) isum = DotI8(isum, wv[r][p], xv[p]);
+        for (int p = 0; p < kPieces; ++p) isum = PieceDot(isum, wv[r][p], xv[p]);
         acc[r][t] = hn::MulAdd(hn::ConvertTo(df, isum), hn::Set(df, dw[r] * xd[t][b]), acc[r][t]);
       }
     }
