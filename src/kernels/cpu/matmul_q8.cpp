@@ -1,8 +1,8 @@
 // SIMD row kernels for Q8_0 / Q4_0 weights against Q8_32 activations (see matmul_kernels.h):
 // per 32-element block an exact integer dot product, then one f32 multiply-add by
 // d_weight * d_activation into a vector accumulator. Q8_0 uses a signed x signed byte dot
-// product; Q4_0 multiplies its unsigned nibbles q and corrects for the -8 offset by starting
-// the block's integer sum at -8 * (sum of the block's activations).
+// product (unsigned q + 128 on AVX3_DL); Q4_0 multiplies its unsigned nibbles q and corrects
+// for the -8 offset by starting the block's integer sum at -8 * (sum of the activations).
 #include "kernels/cpu/activations.h"
 #include "kernels/cpu/matmul_kernels.h"
 #include "kernels/cpu/quant.h"
@@ -28,10 +28,19 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 constexpr int kPieces = kQK / static_cast<int>(kQBytes);  // vectors per 32-element block
 
-// Signed weights of piece p (elements p*kQBytes ...) of a block.
+// Weights of piece p (elements p*kQBytes ...) of a block.
+#if HWY_TARGET == HWY_AVX3_DL
+// With VNNI's unsigned x signed product (no int16 saturation), Q8_0 goes unsigned too:
+// q + 128, with the offset folded into BlockSumStart like Q4_0's.
+HWY_INLINE hn::Vec<QU8> BlockPiece(const BlockQ8_0& b, int p) {
+  return hn::Xor(hn::LoadU(QU8(), reinterpret_cast<const uint8_t*>(b.qs) + p * kQBytes),
+                 hn::Set(QU8(), 0x80));
+}
+#else
 HWY_INLINE hn::Vec<QI8> BlockPiece(const BlockQ8_0& b, int p) {
   return hn::LoadU(QI8(), b.qs + p * kQBytes);
 }
+#endif
 HWY_INLINE hn::Vec<QU8> BlockPiece(const BlockQ4_0& b, int p) {
   // Elements 0..15 are the low nibbles of qs[0..15], elements 16..31 the high nibbles.
 #if PX_X86_256
@@ -55,11 +64,17 @@ HWY_INLINE hn::Vec<QI32> PieceDot(hn::Vec<QI32> acc, hn::Vec<QU8> w, hn::Vec<QI8
   return DotU8I8(acc, w, x);
 }
 
-// Starting value of block b's integer sum for one token: 0 for Q8_0; for Q4_0 the -8 offset
-// of the quants, -8 * sum(x), spread evenly over the int32 lanes.
+// Starting value of block b's integer sum for one token: minus the quants' offset times
+// sum(x), spread evenly over the int32 lanes (Q4_0: offset 8; Q8_0: 128 on AVX3_DL, else 0).
+#if HWY_TARGET == HWY_AVX3_DL
+HWY_INLINE hn::Vec<QI32> BlockSumStart(const BlockQ8_0*, const int16_t* sums16, int64_t b) {
+  return hn::Set(QI32(), -16 * (sums16[2 * b] + sums16[2 * b + 1]));  // 128 over 8 lanes
+}
+#else
 HWY_INLINE hn::Vec<QI32> BlockSumStart(const BlockQ8_0*, const int16_t*, int64_t) {
   return hn::Zero(QI32());
 }
+#endif
 HWY_INLINE hn::Vec<QI32> BlockSumStart(const BlockQ4_0*, const int16_t* sums16, int64_t b) {
   constexpr int kPerLane = 8 / static_cast<int>(kQBytes / 4);  // 8 spread over 8 or 4 lanes
   return hn::Set(QI32(), -kPerLane * (sums16[2 * b] + sums16[2 * b + 1]));
