@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernel_reference.h"
+#include "kernels/cpu/activations.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/quant.h"
 
@@ -110,6 +111,35 @@ TEST_P(DotAllTypes, MatmulOfOneTokenEqualsItsRowInABatch) {
     ASSERT_EQ(0, std::memcmp(single.data(), batch.data() + t * m.rows, m.rows * sizeof(float)))
         << "token " << t;
   }
+}
+
+// Q/K/V-style reuse: activations rounded once give the same bits as matmul rounding them.
+TEST(Matmul, PrequantizedActivationsGiveTheSameBits) {
+  ThreadPool pool(2);
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    const TestMatrix m(type, 21, 512, 41);
+    ref::Rng rng(43);
+    const auto x = rng.normals(5 * m.cols);
+    QuantizedActivations acts;
+    acts.quantize(activation_format(type), x.data(), 5, m.cols);
+    std::vector<float> direct(5 * m.rows), reused(5 * m.rows);
+    matmul(m.view(), x.data(), 5, direct.data(), pool);
+    matmul(m.view(), acts, reused.data(), pool);
+    EXPECT_EQ(0, std::memcmp(direct.data(), reused.data(), direct.size() * sizeof(float)))
+        << dtype_name(type);
+  }
+}
+
+TEST(Matmul, RejectsActivationsRoundedForAnotherWeightShapeOrType) {
+  ThreadPool pool(1);
+  const TestMatrix q4k(DType::Q4_K, 2, 512, 47);
+  std::vector<float> x(512, 1.0f), y(2);
+  QuantizedActivations acts;
+  acts.quantize(ActFormat::Q8_32, x.data(), 1, 512);
+  EXPECT_THROW(matmul(q4k.view(), acts, y.data(), pool), Error);  // needs Q8_256
+  acts.quantize(ActFormat::Q8_256, x.data(), 1, 256);
+  EXPECT_THROW(matmul(q4k.view(), acts, y.data(), pool), Error);  // 256 columns, not 512
+  EXPECT_THROW(activation_format(DType::F16), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, DotAllTypes,

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "kernels/cpu/activations.h"
 
 namespace px {
 
@@ -29,6 +30,15 @@ struct WeightView {
 // Threads: rows are split over `pool`. Memory: a per-thread buffer for the rounded
 // activations grows to the largest [n_tokens, cols] seen; nothing else is allocated.
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// The activation rounding matmul applies for a block-quantized weight type (Q8_32 for
+// Q8_0/Q4_0, Q8_256 for Q4_K/Q6_K); throws for F32/F16/BF16, which use f32 activations.
+ActFormat activation_format(DType weight_type);
+
+// matmul with activations already rounded by acts.quantize(activation_format(w.type), x, ...),
+// so matrices that multiply the same x (Q/K/V, gate/up) round it once. Bit-identical to
+// matmul(w, x, ...). Throws when the format or column count does not fit w.
+void matmul(const WeightView& w, const QuantizedActivations& acts, float* y, ThreadPool& pool);
 
 // Dot product of one weight row (n elements of `type`) with f32 x, in f32 without rounding
 // x (so for block-quantized types it differs slightly from matmul). Not the fast path.
