@@ -154,10 +154,10 @@ TEST(Matmul, FloatTypesHandleAnyColumnCount) {
     for (int64_t cols : {1, 7, 100, 129}) {
       const TestMatrix m(type, 6, cols, 31 + cols);
       ref::Rng rng(37);
-      const auto x = rng.normals(3 * cols);
-      std::vector<float> y(3 * m.rows);
-      matmul(m.view(), x.data(), 3, y.data(), pool);
-      for (int64_t t = 0; t < 3; ++t) {
+      const auto x = rng.normals(5 * cols);
+      std::vector<float> y(5 * m.rows);
+      matmul(m.view(), x.data(), 5, y.data(), pool);
+      for (int64_t t = 0; t < 5; ++t) {
         for (int64_t r = 0; r < m.rows; ++r) {
           const float* xt = x.data() + t * cols;
           EXPECT_NEAR(y[t * m.rows + r], ref::dot(m.decoded[r], xt),
@@ -166,6 +166,10 @@ TEST(Matmul, FloatTypesHandleAnyColumnCount) {
           EXPECT_NEAR(dot_row(type, m.row(r), xt, cols), ref::dot(m.decoded[r], xt),
                       tolerance(type, m.decoded[r], xt));
         }
+        // Same bits when the token is alone (other register tile shapes, same tail code).
+        std::vector<float> single(m.rows);
+        matmul(m.view(), x.data() + t * cols, 1, single.data(), pool);
+        EXPECT_EQ(0, std::memcmp(single.data(), y.data() + t * m.rows, m.rows * sizeof(float)));
       }
     }
   }

@@ -1,5 +1,7 @@
 // SIMD row kernels for F32 / F16 / BF16 weights (see matmul_kernels.h). Half-precision
 // weights are widened to f32 in registers; activations stay f32.
+#include <cstring>
+
 #include "core/fp16.h"
 #include "kernels/cpu/matmul_kernels.h"
 #include "kernels/cpu/matmul_scalar.h"
@@ -32,10 +34,14 @@ HWY_INLINE hn::Vec<DF> LoadWeights(DF df, const hwy::bfloat16_t* p) {
 
 inline float ScalarWeight(const float* p) { return *p; }
 inline float ScalarWeight(const hwy::float16_t* p) {
-  return fp16_to_f32(reinterpret_cast<const uint16_t&>(*p));
+  uint16_t bits;
+  std::memcpy(&bits, p, 2);
+  return fp16_to_f32(bits);
 }
 inline float ScalarWeight(const hwy::bfloat16_t* p) {
-  return bf16_to_f32(reinterpret_cast<const uint16_t&>(*p));
+  uint16_t bits;
+  std::memcpy(&bits, p, 2);
+  return bf16_to_f32(bits);
 }
 
 // Tokens per register tile: 4 rows x 4 tokens of accumulators need the 32 registers of
