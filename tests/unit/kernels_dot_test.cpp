@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernel_reference.h"
+#include "kernels/cpu/activations.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/quant.h"
 
@@ -112,6 +113,35 @@ TEST_P(DotAllTypes, MatmulOfOneTokenEqualsItsRowInABatch) {
   }
 }
 
+// Q/K/V-style reuse: activations rounded once give the same bits as matmul rounding them.
+TEST(Matmul, PrequantizedActivationsGiveTheSameBits) {
+  ThreadPool pool(2);
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    const TestMatrix m(type, 21, 512, 41);
+    ref::Rng rng(43);
+    const auto x = rng.normals(5 * m.cols);
+    QuantizedActivations acts;
+    acts.quantize(activation_format(type), x.data(), 5, m.cols);
+    std::vector<float> direct(5 * m.rows), reused(5 * m.rows);
+    matmul(m.view(), x.data(), 5, direct.data(), pool);
+    matmul(m.view(), acts, reused.data(), pool);
+    EXPECT_EQ(0, std::memcmp(direct.data(), reused.data(), direct.size() * sizeof(float)))
+        << dtype_name(type);
+  }
+}
+
+TEST(Matmul, RejectsActivationsRoundedForAnotherWeightShapeOrType) {
+  ThreadPool pool(1);
+  const TestMatrix q4k(DType::Q4_K, 2, 512, 47);
+  std::vector<float> x(512, 1.0f), y(2);
+  QuantizedActivations acts;
+  acts.quantize(ActFormat::Q8_32, x.data(), 1, 512);
+  EXPECT_THROW(matmul(q4k.view(), acts, y.data(), pool), Error);  // needs Q8_256
+  acts.quantize(ActFormat::Q8_256, x.data(), 1, 256);
+  EXPECT_THROW(matmul(q4k.view(), acts, y.data(), pool), Error);  // 256 columns, not 512
+  EXPECT_THROW(activation_format(DType::F16), Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Kernels, DotAllTypes,
                          ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0,
                                            DType::Q4_0, DType::Q4_K, DType::Q6_K),
@@ -124,10 +154,10 @@ TEST(Matmul, FloatTypesHandleAnyColumnCount) {
     for (int64_t cols : {1, 7, 100, 129}) {
       const TestMatrix m(type, 6, cols, 31 + cols);
       ref::Rng rng(37);
-      const auto x = rng.normals(3 * cols);
-      std::vector<float> y(3 * m.rows);
-      matmul(m.view(), x.data(), 3, y.data(), pool);
-      for (int64_t t = 0; t < 3; ++t) {
+      const auto x = rng.normals(5 * cols);
+      std::vector<float> y(5 * m.rows);
+      matmul(m.view(), x.data(), 5, y.data(), pool);
+      for (int64_t t = 0; t < 5; ++t) {
         for (int64_t r = 0; r < m.rows; ++r) {
           const float* xt = x.data() + t * cols;
           EXPECT_NEAR(y[t * m.rows + r], ref::dot(m.decoded[r], xt),
@@ -136,6 +166,10 @@ TEST(Matmul, FloatTypesHandleAnyColumnCount) {
           EXPECT_NEAR(dot_row(type, m.row(r), xt, cols), ref::dot(m.decoded[r], xt),
                       tolerance(type, m.decoded[r], xt));
         }
+        // Same bits when the token is alone (other register tile shapes, same tail code).
+        std::vector<float> single(m.rows);
+        matmul(m.view(), x.data() + t * cols, 1, single.data(), pool);
+        EXPECT_EQ(0, std::memcmp(single.data(), y.data() + t * m.rows, m.rows * sizeof(float)));
       }
     }
   }

@@ -19,6 +19,7 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/matmul_kernels.h"
 #include "kernels/cpu/matmul_scalar.h"
+#include "kernels/cpu/ops.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd.h"
 
@@ -200,6 +201,41 @@ TEST_P(SimdAllTypes, LargeShapesMatchOneTokenAtATime) {
     matmul(p.view(), p.x.data() + t * p.cols, 1, single.data(), pool);
     EXPECT_EQ(0, std::memcmp(single.data(), batch.data() + t * p.rows, p.rows * sizeof(float)))
         << "token " << t;
+  }
+}
+
+// The vectorized ops (double sums, vector exp) on every target, including vector tails.
+// Tolerances as in kernels_ops_test.cpp: a few f32 ulps; softmax 1e-5 relative.
+TEST(SimdTargets, OpsMatchDoubleReferenceOnEveryTarget) {
+  constexpr double kUlp = 1.0 / (1 << 23);
+  ref::Rng rng(9);
+  for (int64_t target : kernel_simd_targets()) {
+    SCOPED_TRACE(hwy::TargetName(target));
+    ForceTarget force(target);
+    for (int64_t n : {1, 15, 100, 1029}) {
+      const auto x = rng.normals(n, 3.0), w = rng.normals(n), u = rng.normals(n);
+      std::vector<float> y(n);
+      rms_norm(x.data(), w.data(), y.data(), n, 1e-6f);
+      const auto expected_norm = ref::rms_norm(x.data(), w.data(), n, 1e-6);
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(y[i], expected_norm[i], 4 * kUlp * std::fabs(expected_norm[i]) + 1e-30) << i;
+      }
+      silu_mul(x.data(), u.data(), y.data(), n);
+      for (int64_t i = 0; i < n; ++i) {
+        const double expected = x[i] / (1.0 + std::exp(-double(x[i]))) * u[i];
+        ASSERT_NEAR(y[i], expected, 6 * kUlp * std::fabs(expected) + 1e-30) << i;
+      }
+      auto s = x;
+      if (n > 1) s[0] = -INFINITY;  // a masked entry
+      const auto expected_softmax = ref::softmax(s.data(), n);
+      softmax(s.data(), n);
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(s[i], expected_softmax[i], 1e-5 * expected_softmax[i] + 1e-40) << i;
+      }
+      if (n > 1) {
+        ASSERT_EQ(s[0], 0.0f);
+      }
+    }
   }
 }
 

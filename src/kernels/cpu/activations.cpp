@@ -2,6 +2,7 @@
 #include "kernels/cpu/activations.h"
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "kernels/cpu/matmul_scalar.h"
 #include "kernels/cpu/simd_config.h"
 
@@ -56,7 +57,7 @@ namespace px {
 HWY_EXPORT(QuantizeActivationRow);
 
 void QuantizedActivations::quantize(ActFormat format, const float* x, int64_t n_tokens,
-                                    int64_t cols) {
+                                    int64_t cols, ThreadPool* pool) {
   const int64_t block = act_block_size(format);
   if (cols % block != 0) {
     fail("activation row of {} elements is not a multiple of the block size {}", cols, block);
@@ -70,10 +71,19 @@ void QuantizedActivations::quantize(ActFormat format, const float* x, int64_t n_
   grow(q_, n_tokens * cols);
   grow(scales_, n_tokens * (cols / block));
   grow(sums16_, n_tokens * (cols / 16));
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    HWY_DYNAMIC_DISPATCH(QuantizeActivationRow)(x + t * cols, cols, block, q_.data() + t * cols,
-                                                scales_.data() + t * (cols / block),
-                                                sums16_.data() + t * (cols / 16));
+  const auto rows = [this, x, cols, block](int64_t t_begin, int64_t t_end) {
+    for (int64_t t = t_begin; t < t_end; ++t) {
+      HWY_DYNAMIC_DISPATCH(QuantizeActivationRow)(x + t * cols, cols, block, q_.data() + t * cols,
+                                                  scales_.data() + t * (cols / block),
+                                                  sums16_.data() + t * (cols / 16));
+    }
+  };
+  // A token row takes ~1 us: only batches are worth waking the pool for.
+  if (pool && n_tokens >= 16) {
+    const auto* job = &rows;
+    pool->parallel_for(n_tokens, 4, [job](int64_t b, int64_t e) { (*job)(b, e); });
+  } else {
+    rows(0, n_tokens);
   }
 }
 

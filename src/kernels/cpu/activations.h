@@ -7,6 +7,8 @@
 
 namespace px {
 
+class ThreadPool;
+
 enum class ActFormat {
   Q8_32,   // one f32 scale per 32 elements: for Q8_0 / Q4_0 weights
   Q8_256,  // one f32 scale per 256 elements: for the K-quants (like ggml's Q8_K)
@@ -20,8 +22,10 @@ constexpr int64_t act_block_size(ActFormat f) { return f == ActFormat::Q8_32 ? 3
 // Storage grows to the largest shape seen and is then reused without allocating.
 class QuantizedActivations {
  public:
-  // cols must be a multiple of the format's block size.
-  void quantize(ActFormat format, const float* x, int64_t n_tokens, int64_t cols);
+  // cols must be a multiple of the format's block size. With a pool, tokens are split
+  // over its threads.
+  void quantize(ActFormat format, const float* x, int64_t n_tokens, int64_t cols,
+                ThreadPool* pool = nullptr);
 
   ActFormat format() const { return format_; }
   int64_t n_tokens() const { return n_tokens_; }

@@ -70,7 +70,17 @@ HWY_INLINE hn::Vec<QI32> MulPairsI16(hn::Vec<QI16> a, hn::Vec<QI16> b) {
 // total is exact for |b| <= 127 (a may be -128).
 HWY_INLINE hn::Vec<QI32> DotI8(hn::Vec<QI32> acc, hn::Vec<QI8> a, hn::Vec<QI8> b) {
   const QI16 d16;
-#if PX_X86_256
+#if HWY_TARGET == HWY_AVX3_DL
+  // AVX512-VNNI multiplies unsigned by signed bytes and adds groups of 4 into int32 in one
+  // instruction: |a| * (b with a's sign) is the same product. Written as asm because the
+  // assembler's default for this mnemonic is the EVEX (AVX512-VNNI) encoding, which every
+  // AVX3_DL CPU has, while compilers may pick the VEX (AVX-VNNI) form, which some lack.
+  (void)d16;
+  __m256i sum = acc.raw;
+  const __m256i abs_a = _mm256_abs_epi8(a.raw), signed_b = _mm256_sign_epi8(b.raw, a.raw);
+  asm("vpdpbusd %2, %1, %0" : "+v"(sum) : "v"(abs_a), "v"(signed_b));
+  return hn::Vec<QI32>{sum};
+#elif PX_X86_256
   // maddubs wants an unsigned operand: |a| * (b with a's sign) is the same product.
   const hn::Vec<QU8> abs_a{_mm256_abs_epi8(a.raw)};
   const hn::Vec<QI8> signed_b{_mm256_sign_epi8(b.raw, a.raw)};
@@ -84,21 +94,34 @@ HWY_INLINE hn::Vec<QI32> DotI8(hn::Vec<QI32> acc, hn::Vec<QI8> a, hn::Vec<QI8> b
 #endif
 }
 
-// Low and high nibbles of bytes, as unsigned bytes 0..15.
-HWY_INLINE hn::Vec<QU8> LowNibbles(hn::Vec<QU8> v) { return hn::And(v, hn::Set(QU8(), 0x0F)); }
-HWY_INLINE hn::Vec<QU8> HighNibbles(hn::Vec<QU8> v) {
-  return hn::And(hn::ShiftRight<4>(v), hn::Set(QU8(), 0x0F));
+// acc + products a*b of unsigned by signed bytes, each int32 lane taking 4 adjacent
+// products; exact for a <= 128, |b| <= 127.
+HWY_INLINE hn::Vec<QI32> DotU8I8(hn::Vec<QI32> acc, hn::Vec<QU8> a, hn::Vec<QI8> b) {
+#if HWY_TARGET == HWY_AVX3_DL
+  __m256i sum = acc.raw;  // see DotI8 for why this is asm
+  asm("vpdpbusd %2, %1, %0" : "+v"(sum) : "v"(a.raw), "v"(b.raw));
+  return hn::Vec<QI32>{sum};
+#else
+  return hn::Add(acc, MulPairsI16(MulPairsU8I8(a, b), hn::Set(QI16(), 1)));
+#endif
 }
 
-// An int16 vector whose first half of lanes is `lo` and second half `hi` (lanes map to
-// pairs of bytes, so halves cover the first and second 16 bytes of a 32-byte vector).
-HWY_INLINE hn::Vec<QI16> SplitSet(int16_t lo, int16_t hi) {
-#if PX_X86_256
-  return hn::Vec<QI16>{_mm256_setr_m128i(_mm_set1_epi16(lo), _mm_set1_epi16(hi))};
-#else
-  (void)hi;
-  return hn::Set(QI16(), lo);  // 16-byte vectors never straddle two 16-element groups
-#endif
+// Low and high nibbles of bytes, as unsigned bytes 0..15.
+HWY_INLINE hn::Vec<QU8> LowNibbles(hn::Vec<QU8> v) { return hn::And(v, hn::Set(QU8(), 0x0F)); }
+// Shifts the bytes of v as 16-bit lanes (bits cross into the neighbouring byte, so callers
+// mask afterwards): one instruction, where a byte shift costs a shift and a mask.
+template <int kBits>
+HWY_INLINE hn::Vec<QU8> ShiftLeftWide(hn::Vec<QU8> v) {
+  const hn::Repartition<uint16_t, QU8> du16;
+  return hn::BitCast(QU8(), hn::ShiftLeft<kBits>(hn::BitCast(du16, v)));
+}
+template <int kBits>
+HWY_INLINE hn::Vec<QU8> ShiftRightWide(hn::Vec<QU8> v) {
+  const hn::Repartition<uint16_t, QU8> du16;
+  return hn::BitCast(QU8(), hn::ShiftRight<kBits>(hn::BitCast(du16, v)));
+}
+HWY_INLINE hn::Vec<QU8> HighNibbles(hn::Vec<QU8> v) {
+  return hn::And(ShiftRightWide<4>(v), hn::Set(QU8(), 0x0F));
 }
 
 inline float HalfToFloat(uint16_t h) {

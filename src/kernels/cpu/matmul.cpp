@@ -67,33 +67,62 @@ struct MatmulJob {
   }
 };
 
-}  // namespace
-
-void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  const Family family = family_of(w.type);
+void run(const WeightView& w, Family family, const float* x, const QuantizedActivations* acts,
+         int64_t n_tokens, float* y, ThreadPool& pool) {
   const size_t bytes_per_row = row_bytes(w.type, w.cols);
-  if (w.rows <= 0 || n_tokens <= 0) return;
-
-  // Reused across calls on this thread: no allocation once it has seen the largest shape.
-  thread_local QuantizedActivations acts;
-  int64_t token_bytes = w.cols * 4;
-  if (family != Family::Float) {
-    acts.quantize(family == Family::Q8 ? ActFormat::Q8_32 : ActFormat::Q8_256, x, n_tokens, w.cols);
-    token_bytes = w.cols + w.cols / 16 * 2 + w.cols / 32 * 4;
-  }
+  const int64_t token_bytes =
+      family == Family::Float ? w.cols * 4 : w.cols + w.cols / 16 * 2 + w.cols / 32 * 4;
   MatmulJob job{w.type,
                 family,
                 kernels::RowRange{static_cast<const uint8_t*>(w.data), bytes_per_row, w.cols, 0, 0},
                 x,
-                &acts,
+                acts,
                 n_tokens,
                 std::clamp<int64_t>(kTileBytes / std::max<int64_t>(token_bytes, 1) / 4 * 4, 4, 64),
                 std::max<int64_t>(1, kPanelBytes / static_cast<int64_t>(bytes_per_row)),
                 y,
                 w.rows};
+  // Chunks of at least ~32K multiply-adds: below that, waking threads costs more than it saves.
+  const int64_t grain = std::max<int64_t>(4, (32 << 10) / std::max<int64_t>(1, w.cols * n_tokens));
   // The lambda holds one pointer, so std::function stores it without allocating.
   const MatmulJob* job_ptr = &job;
-  pool.parallel_for(w.rows, 8, [job_ptr](int64_t r0, int64_t r1) { job_ptr->run(r0, r1); });
+  pool.parallel_for(w.rows, grain, [job_ptr](int64_t r0, int64_t r1) { job_ptr->run(r0, r1); });
+}
+
+}  // namespace
+
+ActFormat activation_format(DType weight_type) {
+  switch (family_of(weight_type)) {
+    case Family::Q8: return ActFormat::Q8_32;
+    case Family::KQuant: return ActFormat::Q8_256;
+    default:
+      fail("{} weights multiply f32 activations: there is no activation format to round to",
+           dtype_name(weight_type));
+  }
+}
+
+void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  const Family family = family_of(w.type);
+  row_bytes(w.type, w.cols);
+  if (w.rows <= 0 || n_tokens <= 0) return;
+  if (family == Family::Float) return run(w, family, x, nullptr, n_tokens, y, pool);
+  // Reused across calls on this thread: no allocation once it has seen the largest shape.
+  thread_local QuantizedActivations acts;
+  acts.quantize(activation_format(w.type), x, n_tokens, w.cols, &pool);
+  run(w, family, nullptr, &acts, n_tokens, y, pool);
+}
+
+void matmul(const WeightView& w, const QuantizedActivations& acts, float* y, ThreadPool& pool) {
+  const ActFormat format = activation_format(w.type);
+  row_bytes(w.type, w.cols);
+  if (acts.format() != format || acts.cols() != w.cols) {
+    fail("activations rounded as {} with {} columns do not fit a {} weight with {} columns "
+         "(expected {})",
+         acts.format() == ActFormat::Q8_32 ? "Q8_32" : "Q8_256", acts.cols(), dtype_name(w.type),
+         w.cols, format == ActFormat::Q8_32 ? "Q8_32" : "Q8_256");
+  }
+  if (w.rows <= 0 || acts.n_tokens() <= 0) return;
+  run(w, family_of(w.type), nullptr, &acts, acts.n_tokens(), y, pool);
 }
 
 float dot_row(DType type, const void* row, const float* x, int64_t n) {

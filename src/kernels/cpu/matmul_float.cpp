@@ -1,5 +1,7 @@
 // SIMD row kernels for F32 / F16 / BF16 weights (see matmul_kernels.h). Half-precision
 // weights are widened to f32 in registers; activations stay f32.
+#include <cstring>
+
 #include "core/fp16.h"
 #include "kernels/cpu/matmul_kernels.h"
 #include "kernels/cpu/matmul_scalar.h"
@@ -32,87 +34,83 @@ HWY_INLINE hn::Vec<DF> LoadWeights(DF df, const hwy::bfloat16_t* p) {
 
 inline float ScalarWeight(const float* p) { return *p; }
 inline float ScalarWeight(const hwy::float16_t* p) {
-  return fp16_to_f32(reinterpret_cast<const uint16_t&>(*p));
+  uint16_t bits;
+  std::memcpy(&bits, p, 2);
+  return fp16_to_f32(bits);
 }
 inline float ScalarWeight(const hwy::bfloat16_t* p) {
-  return bf16_to_f32(reinterpret_cast<const uint16_t&>(*p));
+  uint16_t bits;
+  std::memcpy(&bits, p, 2);
+  return bf16_to_f32(bits);
 }
 
-// Every token's dot product uses two vector accumulators over pairs of vectors, one more
-// for an odd vector, then a scalar tail: the same sequence in the 1- and 4-token kernels.
-template <typename W>
-HWY_INLINE float Finish(DF df, hn::Vec<DF> acc0, hn::Vec<DF> acc1, const W* w, const float* x,
-                        int64_t from, int64_t cols) {
-  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
-  for (int64_t i = from; i < cols; ++i) sum += ScalarWeight(w + i) * x[i];
-  return sum;
-}
+// Tokens per register tile: 4 rows x 4 tokens of accumulators need the 32 registers of
+// AVX-512; with 16 registers (AVX2, SSE4) tiles are 4 rows x 2 tokens.
+constexpr int kTileTokens = HWY_MAX_BYTES >= 64 ? 4 : 2;
 
-template <typename W>
-HWY_INLINE float DotOneToken(const W* w, const float* x, int64_t cols) {
+// R rows x T tokens. Every (row, token) has one accumulator fed vector by vector in column
+// order, then a horizontal sum, then the scalar tail: the same arithmetic for every tile
+// shape, so outputs do not depend on how rows and tokens are grouped. Several rows per tile
+// also give a single token independent multiply-add chains.
+template <int R, int T, typename W>
+HWY_INLINE void Tile(const W* const* w, const float* x, int64_t cols, float* y,
+                     int64_t y_stride) {
   const DF df;
   const int64_t n = static_cast<int64_t>(hn::Lanes(df));
-  auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
+  hn::Vec<DF> acc[R][T];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
+  }
   int64_t i = 0;
-  for (; i + 2 * n <= cols; i += 2 * n) {
-    acc0 = hn::MulAdd(LoadWeights(df, w + i), hn::LoadU(df, x + i), acc0);
-    acc1 = hn::MulAdd(LoadWeights(df, w + i + n), hn::LoadU(df, x + i + n), acc1);
+  for (; i + n <= cols; i += n) {
+    hn::Vec<DF> wv[R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) wv[r] = LoadWeights(df, w[r] + i);
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      const auto xv = hn::LoadU(df, x + t * cols + i);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) acc[r][t] = hn::MulAdd(wv[r], xv, acc[r][t]);
+    }
   }
-  if (i + n <= cols) {
-    acc0 = hn::MulAdd(LoadWeights(df, w + i), hn::LoadU(df, x + i), acc0);
-    i += n;
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      float sum = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
+      for (int64_t j = i; j < cols; ++j) sum += ScalarWeight(w[r] + j) * x[t * cols + j];
+      y[t * y_stride + r] = sum;
+    }
   }
-  return Finish(df, acc0, acc1, w, x, i, cols);
 }
 
-// Four tokens share each weight load. x0..x3 are the tokens' activation rows.
-template <typename W>
-HWY_INLINE void DotFourTokens(const W* w, const float* x0, const float* x1, const float* x2,
-                              const float* x3, int64_t cols, float* out, int64_t out_stride) {
-  const DF df;
-  const int64_t n = static_cast<int64_t>(hn::Lanes(df));
-  auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
-  auto b0 = hn::Zero(df), b1 = hn::Zero(df), b2 = hn::Zero(df), b3 = hn::Zero(df);
-  int64_t i = 0;
-  for (; i + 2 * n <= cols; i += 2 * n) {
-    const auto w0 = LoadWeights(df, w + i);
-    const auto w1 = LoadWeights(df, w + i + n);
-    a0 = hn::MulAdd(w0, hn::LoadU(df, x0 + i), a0);
-    a1 = hn::MulAdd(w0, hn::LoadU(df, x1 + i), a1);
-    a2 = hn::MulAdd(w0, hn::LoadU(df, x2 + i), a2);
-    a3 = hn::MulAdd(w0, hn::LoadU(df, x3 + i), a3);
-    b0 = hn::MulAdd(w1, hn::LoadU(df, x0 + i + n), b0);
-    b1 = hn::MulAdd(w1, hn::LoadU(df, x1 + i + n), b1);
-    b2 = hn::MulAdd(w1, hn::LoadU(df, x2 + i + n), b2);
-    b3 = hn::MulAdd(w1, hn::LoadU(df, x3 + i + n), b3);
+// Rows [r, r + R) against tokens [t0, t1): full token tiles, then single tokens.
+template <int R, typename W>
+HWY_INLINE void RowGroup(const W* const* w, const float* x, int64_t cols, int64_t t0, int64_t t1,
+                         float* y, int64_t y_stride) {
+  int64_t t = t0;
+  for (; t + kTileTokens <= t1; t += kTileTokens) {
+    Tile<R, kTileTokens>(w, x + t * cols, cols, y + t * y_stride, y_stride);
   }
-  if (i + n <= cols) {
-    const auto w0 = LoadWeights(df, w + i);
-    a0 = hn::MulAdd(w0, hn::LoadU(df, x0 + i), a0);
-    a1 = hn::MulAdd(w0, hn::LoadU(df, x1 + i), a1);
-    a2 = hn::MulAdd(w0, hn::LoadU(df, x2 + i), a2);
-    a3 = hn::MulAdd(w0, hn::LoadU(df, x3 + i), a3);
-    i += n;
-  }
-  out[0] = Finish(df, a0, b0, w, x0, i, cols);
-  out[out_stride] = Finish(df, a1, b1, w, x1, i, cols);
-  out[2 * out_stride] = Finish(df, a2, b2, w, x2, i, cols);
-  out[3 * out_stride] = Finish(df, a3, b3, w, x3, i, cols);
+  for (; t < t1; ++t) Tile<R, 1>(w, x + t * cols, cols, y + t * y_stride, y_stride);
 }
 
 template <typename W>
 void Rows(const kernels::RowRange& rows, const float* x, int64_t t0, int64_t t1, float* y,
           int64_t y_stride) {
-  const int64_t cols = rows.cols;
-  for (int64_t r = rows.r0; r < rows.r1; ++r) {
-    const W* w = reinterpret_cast<const W*>(rows.data + r * rows.row_bytes);
-    int64_t t = t0;
-    for (; t + 4 <= t1; t += 4) {
-      const float* xt = x + t * cols;
-      DotFourTokens(w, xt, xt + cols, xt + 2 * cols, xt + 3 * cols, cols, y + t * y_stride + r,
-                    y_stride);
-    }
-    for (; t < t1; ++t) y[t * y_stride + r] = DotOneToken(w, x + t * cols, cols);
+  const auto row = [&](int64_t r) {
+    return reinterpret_cast<const W*>(rows.data + r * rows.row_bytes);
+  };
+  int64_t r = rows.r0;
+  for (; r + 4 <= rows.r1; r += 4) {
+    const W* w[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
+    RowGroup<4>(w, x, rows.cols, t0, t1, y + r, y_stride);
+  }
+  for (; r < rows.r1; ++r) {
+    const W* w[1] = {row(r)};
+    RowGroup<1>(w, x, rows.cols, t0, t1, y + r, y_stride);
   }
 }
 

@@ -1,6 +1,8 @@
 // SIMD row kernels for Q8_0 / Q4_0 weights against Q8_32 activations (see matmul_kernels.h):
 // per 32-element block an exact integer dot product, then one f32 multiply-add by
-// d_weight * d_activation into a vector accumulator.
+// d_weight * d_activation into a vector accumulator. Q8_0 uses a signed x signed byte dot
+// product (unsigned q + 128 on AVX3_DL); Q4_0 multiplies its unsigned nibbles q and corrects
+// for the -8 offset by starting the block's integer sum at -8 * (sum of the activations).
 #include "kernels/cpu/activations.h"
 #include "kernels/cpu/matmul_kernels.h"
 #include "kernels/cpu/quant.h"
@@ -26,101 +28,140 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 constexpr int kPieces = kQK / static_cast<int>(kQBytes);  // vectors per 32-element block
 
-// Signed weights of piece p (elements p*kQBytes ...) of a block.
+// Weights of piece p (elements p*kQBytes ...) of a block.
+#if HWY_TARGET == HWY_AVX3_DL
+// With VNNI's unsigned x signed product (no int16 saturation), Q8_0 goes unsigned too:
+// q + 128, with the offset folded into BlockSumStart like Q4_0's.
+HWY_INLINE hn::Vec<QU8> BlockPiece(const BlockQ8_0& b, int p) {
+  return hn::Xor(hn::LoadU(QU8(), reinterpret_cast<const uint8_t*>(b.qs) + p * kQBytes),
+                 hn::Set(QU8(), 0x80));
+}
+#else
 HWY_INLINE hn::Vec<QI8> BlockPiece(const BlockQ8_0& b, int p) {
   return hn::LoadU(QI8(), b.qs + p * kQBytes);
 }
-HWY_INLINE hn::Vec<QI8> BlockPiece(const BlockQ4_0& b, int p) {
+#endif
+HWY_INLINE hn::Vec<QU8> BlockPiece(const BlockQ4_0& b, int p) {
   // Elements 0..15 are the low nibbles of qs[0..15], elements 16..31 the high nibbles.
 #if PX_X86_256
   (void)p;
-  const hn::Half<QU8> dh;
-  const auto v = hn::LoadU(dh, b.qs);
-  const auto q = hn::And(hn::Combine(QU8(), hn::ShiftRight<4>(v), v), hn::Set(QU8(), 0x0F));
+  // The 16 bytes in both 128-bit halves; the upper half shifted right by 4 bits.
+  const __m256i both =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs)));
+  const hn::Vec<QU8> shifted{_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4))};
+  const auto q = hn::And(shifted, hn::Set(QU8(), 0x0F));
 #else
   const auto v = hn::LoadU(QU8(), b.qs);
   const auto q = p == 0 ? LowNibbles(v) : HighNibbles(v);
 #endif
-  return hn::Sub(hn::BitCast(QI8(), q), hn::Set(QI8(), 8));
+  return q;
 }
 
-// Integer dot product of one block with one token's block of activations.
-template <typename Block>
-HWY_INLINE hn::Vec<QI32> BlockDot(const hn::Vec<QI8>* w, const int8_t* xq) {
-  auto sum = hn::Zero(QI32());
-  for (int p = 0; p < kPieces; ++p) sum = DotI8(sum, w[p], hn::LoadU(QI8(), xq + p * kQBytes));
-  return sum;
+HWY_INLINE hn::Vec<QI32> PieceDot(hn::Vec<QI32> acc, hn::Vec<QI8> w, hn::Vec<QI8> x) {
+  return DotI8(acc, w, x);
+}
+HWY_INLINE hn::Vec<QI32> PieceDot(hn::Vec<QI32> acc, hn::Vec<QU8> w, hn::Vec<QI8> x) {
+  return DotU8I8(acc, w, x);
 }
 
-// Per token: two f32 accumulators alternating over even and odd blocks (to hide the
-// multiply-add latency), summed at the end. Identical sequence for 1 and 4 tokens.
-template <typename Block>
-HWY_INLINE float DotOneToken(const Block* row, int64_t nb, const int8_t* xq, const float* xd) {
+// Starting value of block b's integer sum for one token: minus the quants' offset times
+// sum(x), spread evenly over the int32 lanes (Q4_0: offset 8; Q8_0: 128 on AVX3_DL, else 0).
+#if HWY_TARGET == HWY_AVX3_DL
+HWY_INLINE hn::Vec<QI32> BlockSumStart(const BlockQ8_0*, const int16_t* sums16, int64_t b) {
+  return hn::Set(QI32(), -16 * (sums16[2 * b] + sums16[2 * b + 1]));  // 128 over 8 lanes
+}
+#else
+HWY_INLINE hn::Vec<QI32> BlockSumStart(const BlockQ8_0*, const int16_t*, int64_t) {
+  return hn::Zero(QI32());
+}
+#endif
+HWY_INLINE hn::Vec<QI32> BlockSumStart(const BlockQ4_0*, const int16_t* sums16, int64_t b) {
+  constexpr int kPerLane = 8 / static_cast<int>(kQBytes / 4);  // 8 spread over 8 or 4 lanes
+  return hn::Set(QI32(), -kPerLane * (sums16[2 * b] + sums16[2 * b + 1]));
+}
+
+// Tokens per register tile (see matmul_float.cpp): 4 rows x 4 tokens with 32 registers.
+constexpr int kTileTokens = HWY_MAX_BYTES >= 64 ? 4 : 2;
+
+// R rows x T tokens. Every (row, token) has one f32 accumulator fed block by block: the
+// exact integer sum of the block, converted, times d_w * d_x. Same arithmetic for every
+// tile shape, so outputs do not depend on how rows and tokens are grouped.
+template <int R, int T, typename Block>
+HWY_INLINE void Tile(const Block* const* w, int64_t nb, const QuantizedActivations& acts,
+                     int64_t t0, float* y, int64_t y_stride) {
   const QF32 df;
-  auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
+  hn::Vec<QF32> acc[R][T];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
+  }
+  const int8_t* xq[T];
+  const float* xd[T];
+  const int16_t* xs[T];
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t) {
+    xq[t] = acts.q(t0 + t);
+    xd[t] = acts.scales(t0 + t);
+    xs[t] = acts.sums16(t0 + t);
+  }
+  using WeightVec = decltype(BlockPiece(w[0][0], 0));
   for (int64_t b = 0; b < nb; ++b) {
-    hn::Vec<QI8> w[kPieces];
-    for (int p = 0; p < kPieces; ++p) w[p] = BlockPiece(row[b], p);
-    const float dw = HalfToFloat(row[b].d);
-    const auto isum = hn::ConvertTo(df, BlockDot<Block>(w, xq + b * kQK));
-    if (b & 1) {
-      acc1 = hn::MulAdd(isum, hn::Set(df, dw * xd[b]), acc1);
-    } else {
-      acc0 = hn::MulAdd(isum, hn::Set(df, dw * xd[b]), acc0);
+    WeightVec wv[R][kPieces];
+    float dw[R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 2
+      for (int p = 0; p < kPieces; ++p) wv[r][p] = BlockPiece(w[r][b], p);
+      dw[r] = HalfToFloat(w[r][b].d);
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      hn::Vec<QI8> xv[kPieces];
+#pragma GCC unroll 2
+      for (int p = 0; p < kPieces; ++p) xv[p] = hn::LoadU(QI8(), xq[t] + b * kQK + p * kQBytes);
+      const auto start = BlockSumStart(w[0], xs[t], b);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        auto isum = start;
+#pragma GCC unroll 2
+        for (int p = 0; p < kPieces; ++p) isum = PieceDot(isum, wv[r][p], xv[p]);
+        acc[r][t] = hn::MulAdd(hn::ConvertTo(df, isum), hn::Set(df, dw[r] * xd[t][b]), acc[r][t]);
+      }
     }
   }
-  return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
-}
-
-template <typename Block>
-HWY_INLINE void DotFourTokens(const Block* row, int64_t nb, const QuantizedActivations& acts,
-                              int64_t t, float* out, int64_t out_stride) {
-  const QF32 df;
-  const int8_t* q0 = acts.q(t);
-  const int8_t* q1 = acts.q(t + 1);
-  const int8_t* q2 = acts.q(t + 2);
-  const int8_t* q3 = acts.q(t + 3);
-  const float* d0 = acts.scales(t);
-  const float* d1 = acts.scales(t + 1);
-  const float* d2 = acts.scales(t + 2);
-  const float* d3 = acts.scales(t + 3);
-  auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
-  auto b0 = hn::Zero(df), b1 = hn::Zero(df), b2 = hn::Zero(df), b3 = hn::Zero(df);
-  for (int64_t b = 0; b < nb; ++b) {
-    hn::Vec<QI8> w[kPieces];
-    for (int p = 0; p < kPieces; ++p) w[p] = BlockPiece(row[b], p);
-    const float dw = HalfToFloat(row[b].d);
-    const auto s0 = hn::ConvertTo(df, BlockDot<Block>(w, q0 + b * kQK));
-    const auto s1 = hn::ConvertTo(df, BlockDot<Block>(w, q1 + b * kQK));
-    const auto s2 = hn::ConvertTo(df, BlockDot<Block>(w, q2 + b * kQK));
-    const auto s3 = hn::ConvertTo(df, BlockDot<Block>(w, q3 + b * kQK));
-    if (b & 1) {
-      b0 = hn::MulAdd(s0, hn::Set(df, dw * d0[b]), b0);
-      b1 = hn::MulAdd(s1, hn::Set(df, dw * d1[b]), b1);
-      b2 = hn::MulAdd(s2, hn::Set(df, dw * d2[b]), b2);
-      b3 = hn::MulAdd(s3, hn::Set(df, dw * d3[b]), b3);
-    } else {
-      a0 = hn::MulAdd(s0, hn::Set(df, dw * d0[b]), a0);
-      a1 = hn::MulAdd(s1, hn::Set(df, dw * d1[b]), a1);
-      a2 = hn::MulAdd(s2, hn::Set(df, dw * d2[b]), a2);
-      a3 = hn::MulAdd(s3, hn::Set(df, dw * d3[b]), a3);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) {
+      y[(t0 + t) * y_stride + r] = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
     }
   }
-  out[0] = hn::GetLane(hn::SumOfLanes(df, hn::Add(a0, b0)));
-  out[out_stride] = hn::GetLane(hn::SumOfLanes(df, hn::Add(a1, b1)));
-  out[2 * out_stride] = hn::GetLane(hn::SumOfLanes(df, hn::Add(a2, b2)));
-  out[3 * out_stride] = hn::GetLane(hn::SumOfLanes(df, hn::Add(a3, b3)));
+}
+
+template <int R, typename Block>
+HWY_INLINE void RowGroup(const Block* const* w, int64_t nb, const QuantizedActivations& acts,
+                         int64_t t0, int64_t t1, float* y, int64_t y_stride) {
+  int64_t t = t0;
+  for (; t + kTileTokens <= t1; t += kTileTokens) Tile<R, kTileTokens>(w, nb, acts, t, y, y_stride);
+  for (; t < t1; ++t) Tile<R, 1>(w, nb, acts, t, y, y_stride);
 }
 
 template <typename Block>
 void Rows(const kernels::RowRange& rows, const QuantizedActivations& acts, int64_t t0,
           int64_t t1, float* y, int64_t y_stride) {
   const int64_t nb = rows.cols / kQK;
-  for (int64_t r = rows.r0; r < rows.r1; ++r) {
-    const Block* row = reinterpret_cast<const Block*>(rows.data + r * rows.row_bytes);
-    int64_t t = t0;
-    for (; t + 4 <= t1; t += 4) DotFourTokens(row, nb, acts, t, y + t * y_stride + r, y_stride);
-    for (; t < t1; ++t) y[t * y_stride + r] = DotOneToken(row, nb, acts.q(t), acts.scales(t));
+  const auto row = [&](int64_t r) {
+    return reinterpret_cast<const Block*>(rows.data + r * rows.row_bytes);
+  };
+  int64_t r = rows.r0;
+  for (; r + 4 <= rows.r1; r += 4) {
+    const Block* w[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
+    RowGroup<4>(w, nb, acts, t0, t1, y + r, y_stride);
+  }
+  for (; r < rows.r1; ++r) {
+    const Block* w[1] = {row(r)};
+    RowGroup<1>(w, nb, acts, t0, t1, y + r, y_stride);
   }
 }
 

@@ -1,12 +1,132 @@
-// Row-wise ops of the transformer in plain f32 (they are a small share of the work next to
-// the matrix products). Accumulations that feed a division use double.
+// Row-wise ops of the transformer on f32 rows. The element-wise loops use Highway SIMD
+// (with Highway's vector exp, max error 1 ulp); accumulations that feed a division use
+// double. RoPE stays scalar: its trigonometry is done in double and shared per position.
 #include "kernels/cpu/ops.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "kernels/cpu/simd_config.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/ops.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#if HWY_TARGET != HWY_SCALAR
+#include <hwy/contrib/math/math-inl.h>
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace px::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+#if HWY_TARGET == HWY_SCALAR
+// The portable fallback: plain loops (Highway's math functions need vector ops).
+double SumOfSquares(const float* x, int64_t n) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += double(x[i]) * double(x[i]);
+  return sum;
+}
+double ExpShiftedAndSum(float* x, int64_t n, float max) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += x[i] = std::exp(x[i] - max);
+  return sum;
+}
+void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(std::min(-gate[i], 88.0f))) * up[i];
+}
+#else
+using DF = hn::ScalableTag<float>;
+
+// Sum of x^2 in double: each f32 vector is widened in two halves.
+double SumOfSquares(const float* x, int64_t n) {
+  const DF df;
+  const hn::Repartition<double, DF> dd;
+  const hn::Half<DF> dh;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  auto acc_lo = hn::Zero(dd), acc_hi = hn::Zero(dd);
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const auto v = hn::LoadU(df, x + i);
+    const auto lo = hn::PromoteTo(dd, hn::LowerHalf(dh, v));
+    const auto hi = hn::PromoteTo(dd, hn::UpperHalf(dh, v));
+    acc_lo = hn::MulAdd(lo, lo, acc_lo);
+    acc_hi = hn::MulAdd(hi, hi, acc_hi);
+  }
+  double sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(acc_lo, acc_hi)));
+  for (; i < n; ++i) sum += double(x[i]) * double(x[i]);
+  return sum;
+}
+
+// exp of x - max, clamped where f32 exp underflows anyway (also maps -inf to 0).
+template <class V>
+HWY_INLINE V ExpShifted(DF df, V v, V max) {
+  return hn::Exp(df, hn::Max(hn::Sub(v, max), hn::Set(df, -104.0f)));
+}
+
+// x = exp(x - max) in place; returns the sum of the results, accumulated in double.
+double ExpShiftedAndSum(float* x, int64_t n, float max) {
+  const DF df;
+  const hn::Repartition<double, DF> dd;
+  const hn::Half<DF> dh;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const auto vmax = hn::Set(df, max);
+  auto acc = hn::Zero(dd);
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const auto e = ExpShifted(df, hn::LoadU(df, x + i), vmax);
+    hn::StoreU(e, df, x + i);
+    acc = hn::Add(acc, hn::Add(hn::PromoteTo(dd, hn::LowerHalf(dh, e)),
+                               hn::PromoteTo(dd, hn::UpperHalf(dh, e))));
+  }
+  double sum = hn::GetLane(hn::SumOfLanes(dd, acc));
+  if (i < n) {  // the tail through a zero-padded vector
+    const int64_t rest = n - i;
+    alignas(64) float tmp[HWY_MAX_BYTES / sizeof(float)] = {};
+    std::copy(x + i, x + n, tmp);
+    hn::Store(ExpShifted(df, hn::Load(df, tmp), vmax), df, tmp);
+    for (int64_t k = 0; k < rest; ++k) sum += x[i + k] = tmp[k];
+  }
+  return sum;
+}
+
+// gate / (1 + exp(-gate)) * up; exp's argument is capped at 88, below f32 overflow, where
+// the quotient is already 0 to within 1e-36.
+template <class V>
+HWY_INLINE V Silu(DF df, V g, V u) {
+  const auto e = hn::Exp(df, hn::Min(hn::Neg(g), hn::Set(df, 88.0f)));
+  return hn::Mul(hn::Div(g, hn::Add(hn::Set(df, 1.0f), e)), u);
+}
+
+void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    hn::StoreU(Silu(df, hn::LoadU(df, gate + i), hn::LoadU(df, up + i)), df, out + i);
+  }
+  if (i < n) {  // the tail through zero-padded vectors
+    alignas(64) float g[HWY_MAX_BYTES / sizeof(float)] = {};
+    alignas(64) float u[HWY_MAX_BYTES / sizeof(float)] = {};
+    std::copy(gate + i, gate + n, g);
+    std::copy(up + i, up + n, u);
+    hn::Store(Silu(df, hn::Load(df, g), hn::Load(df, u)), df, g);
+    std::copy(g, g + (n - i), out + i);
+  }
+}
+#endif  // HWY_TARGET == HWY_SCALAR
+
+}  // namespace px::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
 namespace px {
+HWY_EXPORT(SumOfSquares);
+HWY_EXPORT(ExpShiftedAndSum);
+HWY_EXPORT(SiluMul);
+
 namespace {
 
 // NORM rotates adjacent pairs (2i, 2i+1); NEOX rotates element i with element i + head_dim/2.
@@ -22,8 +142,7 @@ inline void rope_apply_pair(float* head, int64_t half, int64_t i, float c, float
 }  // namespace
 
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps) {
-  double sum_sq = 0;
-  for (int64_t i = 0; i < n; ++i) sum_sq += double(x[i]) * double(x[i]);
+  const double sum_sq = HWY_DYNAMIC_DISPATCH(SumOfSquares)(x, n);
   const float scale = static_cast<float>(1.0 / std::sqrt(sum_sq / double(n) + double(eps)));
   if (weight) {
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * weight[i];
@@ -63,20 +182,13 @@ void softmax(float* x, int64_t n) {
     std::fill(x, x + n, 1.0f / static_cast<float>(n));
     return;
   }
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - max);
-    sum += x[i];
-  }
+  const double sum = HWY_DYNAMIC_DISPATCH(ExpShiftedAndSum)(x, n, max);
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+  HWY_DYNAMIC_DISPATCH(SiluMul)(gate, up, out, n);
 }
 
 void add_in_place(float* y, const float* x, int64_t n) {
@@ -84,3 +196,4 @@ void add_in_place(float* y, const float* x, int64_t n) {
 }
 
 }  // namespace px
+#endif  // HWY_ONCE

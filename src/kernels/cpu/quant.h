@@ -39,6 +39,9 @@ static_assert(sizeof(BlockQ6_K) == 210);
 
 // n must be a multiple of the type's block size; types we cannot compute throw px::Error.
 void dequantize_row(DType type, const void* src, float* dst, int64_t n);
+// Q8_0 and Q4_0 round like ggml's reference quantizers. Q4_K / Q6_K use a simpler one-pass
+// search than ggml (per sub-block min/max, resp. signed max, then 6/8-bit scales relative to
+// the super-block's largest): valid blocks, somewhat larger error than llama-quantize's.
 void quantize_row(DType type, const float* src, void* dst, int64_t n);
 
 }  // namespace px
