@@ -143,6 +143,25 @@ void norm_and_rotate(float* rows, int n, int heads, int head_dim, const std::vec
 
 }  // namespace
 
+void ForwardPass::multiply_shared_input(std::initializer_list<std::pair<const WeightView*, float*>> products,
+                                        const float* x, int n) {
+  // Matrices of one block-quantized format round the shared input to int8 once.
+  const WeightView& first = *products.begin()->first;
+  const bool share = dtype_info(first.type).block_size > 1 &&
+                     std::all_of(products.begin(), products.end(), [&](const auto& p) {
+                       return dtype_info(p.first->type).block_size > 1 &&
+                              activation_format(p.first->type) == activation_format(first.type);
+                     });
+  if (share) acts_.quantize(activation_format(first.type), x, n, first.cols, &pool_);
+  for (const auto& [weights, out] : products) {
+    if (share) {
+      matmul(*weights, acts_, out, pool_);
+    } else {
+      matmul(*weights, x, n, out, pool_);
+    }
+  }
+}
+
 void ForwardPass::attention_block(int layer, const ForwardBatch& batch) {
   const ModelConfig& c = shard_->config();
   const LayerWeights& w = shard_->layer(layer);
@@ -151,9 +170,7 @@ void ForwardPass::attention_block(int layer, const ForwardBatch& batch) {
     rms_norm(x_.data() + size_t(i) * c.n_embd, w.attn_norm.data(), xn_.data() + size_t(i) * c.n_embd,
              c.n_embd, c.rms_eps);
   }
-  matmul(w.wq, xn_.data(), n, q_.data(), pool_);
-  matmul(w.wk, xn_.data(), n, k_.data(), pool_);
-  matmul(w.wv, xn_.data(), n, v_.data(), pool_);
+  multiply_shared_input({{&w.wq, q_.data()}, {&w.wk, k_.data()}, {&w.wv, v_.data()}}, xn_.data(), n);
   add_bias(q_.data(), w.bq, n, c.q_dim());
   add_bias(k_.data(), w.bk, n, c.kv_dim());
   add_bias(v_.data(), w.bv, n, c.kv_dim());
@@ -220,8 +237,7 @@ void ForwardPass::ffn_block(int layer, int n) {
     rms_norm(x_.data() + size_t(i) * c.n_embd, w.ffn_norm.data(), xn_.data() + size_t(i) * c.n_embd,
              c.n_embd, c.rms_eps);
   }
-  matmul(w.gate, xn_.data(), n, gate_.data(), pool_);
-  matmul(w.up, xn_.data(), n, up_.data(), pool_);
+  multiply_shared_input({{&w.gate, gate_.data()}, {&w.up, up_.data()}}, xn_.data(), n);
   silu_mul(gate_.data(), up_.data(), gate_.data(), int64_t(n) * c.n_ff);
   matmul(w.down, gate_.data(), n, proj_.data(), pool_);
   for (int i = 0; i < n; ++i) {

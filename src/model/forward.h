@@ -9,6 +9,7 @@
 // flagged in `want_logits`; the others return hidden states for every row. Running a model as
 // two shards back to back gives bit-identical results to running it whole.
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <vector>
@@ -60,6 +61,8 @@ class ForwardPass {
   void embed(const ForwardBatch& batch);
   void attention_block(int layer, const ForwardBatch& batch);
   void ffn_block(int layer, int n);
+  void multiply_shared_input(std::initializer_list<std::pair<const WeightView*, float*>> products,
+                             const float* x, int n);
   void attend(int layer, const ForwardBatch& batch);
   void head(const ForwardBatch& batch, ForwardResult& out);
 
@@ -73,6 +76,7 @@ class ForwardPass {
   ThreadPool& pool_;
   // Scratch, reused across calls: residual stream and per-block activations.
   std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_;
+  QuantizedActivations acts_;
 };
 
 }  // namespace px
