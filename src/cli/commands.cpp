@@ -7,6 +7,7 @@ void register_commands(CLI::App& app) {
   register_tokenize(app);
   register_model(app);
   register_bench(app);
+  register_serve(app);
 }
 
 }  // namespace px::cli
