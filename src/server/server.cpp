@@ -81,6 +81,20 @@ void send_json(httplib::Response& res, int status, const json& body) {
   res.set_content(dump_json(body), "application/json");
 }
 
+// Content providers run inside httplib's write loop, where an exception would end the
+// process: log it and drop the connection instead.
+template <typename Body>
+httplib::ContentProviderWithoutLength provider(Body body) {
+  return [body](size_t, httplib::DataSink& sink) {
+    try {
+      return body(sink);
+    } catch (const std::exception& e) {
+      spdlog::error("while sending a response: {}", e.what());
+      return false;
+    }
+  };
+}
+
 std::string default_error_message(const httplib::Request& req, int status) {
   switch (status) {
     case 404: return fmt::format("no route for {} {}", req.method, req.path);
@@ -210,7 +224,7 @@ void Server::Impl::stream_response(httplib::Response& res, std::shared_ptr<Compl
   const auto poll = options.poll_interval;
   res.set_chunked_content_provider(
       "text/event-stream",
-      [session, poll](size_t, httplib::DataSink& sink) {
+      provider([session, poll](httplib::DataSink& sink) {
         // A client that went away ends its requests instead of generating for nobody.
         if (!sink.is_writable()) {
           session->cancel();
@@ -224,7 +238,7 @@ void Server::Impl::stream_response(httplib::Response& res, std::shared_ptr<Compl
         }
         if (!more) sink.done();
         return true;
-      },
+      }),
       [session](bool success) {
         if (!success) session->cancel();
       });
@@ -236,7 +250,7 @@ void Server::Impl::whole_response(httplib::Response& res, std::shared_ptr<Comple
   const auto poll = options.poll_interval;
   res.set_chunked_content_provider(
       "application/json",
-      [session, poll](size_t, httplib::DataSink& sink) {
+      provider([session, poll](httplib::DataSink& sink) {
         if (!sink.is_writable()) {
           session->cancel();
           return false;
@@ -246,7 +260,7 @@ void Server::Impl::whole_response(httplib::Response& res, std::shared_ptr<Comple
         if (!sink.write(body.data(), body.size())) return false;
         sink.done();
         return true;
-      },
+      }),
       [session](bool success) {
         if (!success) session->cancel();
       });
@@ -295,12 +309,12 @@ void Server::Impl::setup() {
     if (current_engine()) send_json(res, 200, {{"status", "ok"}});
     else send_json(res, 503, {{"status", "loading"}});
   });
-  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    auto engine = current_engine();
-    EngineStats stats;
-    if (engine) stats = engine->stats();
-    res.set_content(metrics.render(engine ? &stats : nullptr), "text/plain; version=0.0.4");
-  });
+  http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) {
+             auto engine = current_engine();
+             EngineStats stats;
+             if (engine) stats = engine->stats();
+             res.set_content(metrics.render(engine ? &stats : nullptr), "text/plain; version=0.0.4");
+           }));
 
   // Statuses httplib sets itself (unknown route 404, oversized body 413, bad HTTP 400) get
   // OpenAI's error shape too.
