@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -28,12 +29,14 @@ struct ServeArgs {
   int max_queue = 64;
   std::string model_name;
   int http_threads = 64;
+  double timeout_s = 0;
 };
 
 void run_serve(const ServeArgs& args) {
   if (args.port < 0 || args.port > 65535) fail("--port {} is not a TCP port (0..65535)", args.port);
   if (args.max_queue < 1) fail("--max-queue {} must be >= 1", args.max_queue);
   if (args.ctx < 2) fail("--ctx {} must be >= 2", args.ctx);
+  if (!(args.timeout_s >= 0)) fail("--timeout {} must be >= 0 seconds", args.timeout_s);
 
   // Signals go to a dedicated thread: block them here before any thread starts (threads
   // inherit the mask), then wait for them with sigwait.
@@ -51,15 +54,17 @@ void run_serve(const ServeArgs& args) {
   options.model_name = args.model_name.empty() ? path.filename().string() : args.model_name;
   options.model_aliases = {path.filename().string(), path.stem().string()};
   options.http_threads = args.http_threads;
+  options.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(args.timeout_s * 1000));
 
   server::Server server(options);
   const int port = server.start();
   spdlog::info("listening on http://{}:{} (model '{}' loading)", args.host, port, options.model_name);
 
+  std::atomic<bool> load_failed{false};
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&signals, &sig);
-    spdlog::info("signal {}: stopping", sig);
+    if (!load_failed) spdlog::info("signal {}: stopping", sig);
     server.stop();
   });
 
@@ -72,6 +77,7 @@ void run_serve(const ServeArgs& args) {
     engine_options.model_id = options.model_name;
     engine = SerialEngine::load(args.model, engine_options);
   } catch (...) {
+    load_failed = true;
     pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes its sigwait
     signal_thread.join();
     throw;
@@ -98,6 +104,8 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--max-queue", args->max_queue, "Requests that may wait; more get 429")->capture_default_str();
   cmd->add_option("--model-name", args->model_name, "Model id clients use (default: the file name)");
   cmd->add_option("--http-threads", args->http_threads, "Concurrent HTTP connections")->capture_default_str();
+  cmd->add_option("--timeout", args->timeout_s, "Seconds a request may generate (0 = no limit)")
+      ->capture_default_str();
   cmd->callback([args] { run_serve(*args); });
 }
 

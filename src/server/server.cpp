@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -192,9 +193,10 @@ void Server::Impl::handle_completion(const httplib::Request& req, httplib::Respo
   };
   try {
     for (int i = 0; i < r.n; ++i) {
-      RequestOptions options = r.options;
-      options.stream_id = uint64_t(i);
-      streams.push_back(engine->submit(prompt, std::move(options)));
+      RequestOptions choice = r.options;
+      choice.stream_id = uint64_t(i);
+      choice.timeout = options.request_timeout;
+      streams.push_back(engine->submit(prompt, std::move(choice)));
     }
   } catch (const QueueFullError& e) {
     cancel_all();
@@ -289,6 +291,12 @@ void Server::Impl::setup() {
   const int threads = std::max(1, options.http_threads);
   http.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
   http.set_payload_max_length(options.max_body_bytes);
+  // SO_REUSEADDR (restart while old connections linger) but not httplib's default
+  // SO_REUSEPORT, which would let a second server silently share the port.
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   http.set_keep_alive_timeout(options.keep_alive_timeout_s);
   http.set_read_timeout(options.read_timeout_s, 0);
   http.set_write_timeout(options.write_timeout_s, 0);

@@ -32,7 +32,8 @@ struct ServerOptions {
   int read_timeout_s = 30;                  // a client that stalls while sending its request
   int write_timeout_s = 30;                 // a client that stops reading its response
   std::chrono::milliseconds poll_interval{50};  // how often a waiting response checks its client
-  int retry_after_s = 1;                    // Retry-After of a 429
+  int retry_after_s = 1;                    // Retry-After of a 429 / 503
+  std::chrono::milliseconds request_timeout{0};  // > 0: generation ends ("length") after this
 };
 
 class Server {

@@ -154,6 +154,21 @@ TEST(ServerErrors, BodyOverTheLimitIs413AndTheServerStaysUp) {
   EXPECT_EQ(s.post("/v1/completions", json{{"prompt", "x"}})->status, 200);
 }
 
+TEST(ServerErrors, PortInUseIsAClearError) {
+  RunningServer first;
+  server::ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = first.port;
+  server::Server second(options);
+  try {
+    second.bind();
+    ADD_FAILURE() << "a second server bound port " << first.port;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(std::to_string(first.port)), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(first.get("/health")->status, 200);
+}
+
 TEST(ServerErrors, UnknownRouteIs404InOpenAIsShape) {
   RunningServer s;
   expect_error(s.get("/v1/nothing-here"), 404);

@@ -145,6 +145,14 @@ TEST(ServerHttp, RequestParametersReachTheEngine) {
   EXPECT_TRUE(o.ignore_eos);
 }
 
+TEST(ServerHttp, ServerRequestTimeoutReachesTheEngine) {
+  server::ServerOptions options;
+  options.request_timeout = std::chrono::milliseconds(1500);
+  RunningServer s(options);
+  ASSERT_EQ(s.post("/v1/completions", json{{"prompt", "x"}})->status, 200);
+  EXPECT_EQ(s.engine->submissions().at(0).options.timeout, std::chrono::milliseconds(1500));
+}
+
 TEST(ServerHttp, MaxCompletionTokensIsAnAliasOfMaxTokens) {
   RunningServer s;
   ASSERT_EQ(s.post("/v1/chat/completions", chat_body({{"max_completion_tokens", 5}}))->status, 200);
