@@ -8,6 +8,7 @@ void register_commands(CLI::App& app) {
   register_model(app);
   register_bench(app);
   register_bench_serve(app);
+  register_serve(app);
 }
 
 }  // namespace px::cli

@@ -12,5 +12,6 @@ void register_tokenize(CLI::App& app);
 void register_model(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_bench_serve(CLI::App& app);
+void register_serve(CLI::App& app);
 
 }  // namespace px::cli

@@ -35,20 +35,30 @@ std::vector<int32_t> generate(ForwardPass& pass, KvCache& cache, int seq,
 
   const auto t0 = Clock::now();
   const int chunk = std::max(1, options.prefill_chunk);
+  bool prefilled = true;
   for (size_t begin = 0; begin < prompt.size(); begin += chunk) {
     const size_t count = std::min<size_t>(chunk, prompt.size() - begin);
+    if (options.should_stop && options.should_stop()) {
+      prefilled = false;
+      break;
+    }
     batch.clear();
     batch.add_tokens(seq, prompt.subspan(begin, count), static_cast<int>(begin));
     pass.run(batch, result);
   }
+  SampleInfo info;
   const auto t1 = Clock::now();
 
-  while (int(generated.size()) < max_tokens) {
-    const int32_t token = sampler.sample(result.row(result.rows - 1), history, history.size());
+  while (prefilled && int(generated.size()) < max_tokens) {
+    if (options.should_stop && options.should_stop()) break;
+    const int32_t token = sampler.sample(result.row(result.rows - 1), history, history.size(),
+                                         options.stream, options.logprobs ? &info : nullptr,
+                                         options.logprobs ? options.top_logprobs : 0);
     if (options.is_stop_token && options.is_stop_token(token)) break;
     generated.push_back(token);
     history.push_back(token);
     if (on_token && !on_token(token)) break;
+    if (options.on_sample && !options.on_sample(token, info)) break;
     if (int(generated.size()) == max_tokens) break;
     batch.clear();
     batch.add_tokens(seq, std::span(&history.back(), 1), static_cast<int>(history.size()) - 1);

@@ -19,6 +19,16 @@ struct GenerateOptions {
   int prefill_chunk = 256;                   // prompt tokens per forward call
   SamplingParams sampling;
   std::function<bool(int32_t)> is_stop_token;  // generation ends (token not emitted) when true
+  uint64_t stream = 0;                        // RNG stream: keeps n > 1 choices of one seed apart
+  // Per-token logprobs: when on_sample is set it is called (after on_token) with each
+  // generated token and its SampleInfo, filled with top_logprobs alternatives when logprobs
+  // is true (otherwise logprob 0 and no alternatives); returning false stops early.
+  bool logprobs = false;
+  int top_logprobs = 0;
+  std::function<bool(int32_t, const SampleInfo&)> on_sample;
+  // Polled between prefill chunks and before each decode step (cancellation, timeouts):
+  // generation ends early when it returns true.
+  std::function<bool()> should_stop;
 };
 
 struct GenerateStats {

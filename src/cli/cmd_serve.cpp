@@ -1,0 +1,112 @@
+// `parallax serve`: the OpenAI-compatible HTTP API over one model on this machine.
+// The listener starts first (GET /health answers 503 "loading"), then the model loads;
+// SIGINT / SIGTERM stop the server cleanly.
+#include <spdlog/spdlog.h>
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "runtime/serial_engine.h"
+#include "server/server.h"
+
+namespace px::cli {
+namespace {
+
+struct ServeArgs {
+  std::string model;
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  std::string api_key;
+  int threads = 0;
+  int ctx = 4096;
+  int max_queue = 64;
+  std::string model_name;
+  int http_threads = 64;
+  double timeout_s = 0;
+};
+
+void run_serve(const ServeArgs& args) {
+  if (args.port < 0 || args.port > 65535) fail("--port {} is not a TCP port (0..65535)", args.port);
+  if (args.max_queue < 1) fail("--max-queue {} must be >= 1", args.max_queue);
+  if (args.ctx < 2) fail("--ctx {} must be >= 2", args.ctx);
+  if (!(args.timeout_s >= 0)) fail("--timeout {} must be >= 0 seconds", args.timeout_s);
+
+  // Signals go to a dedicated thread: block them here before any thread starts (threads
+  // inherit the mask), then wait for them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const std::filesystem::path path(args.model);
+  server::ServerOptions options;
+  options.host = args.host;
+  options.port = args.port;
+  options.api_key = args.api_key;
+  options.model_name = args.model_name.empty() ? path.filename().string() : args.model_name;
+  options.model_aliases = {path.filename().string(), path.stem().string()};
+  options.http_threads = args.http_threads;
+  options.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(args.timeout_s * 1000));
+
+  server::Server server(options);
+  const int port = server.start();
+  spdlog::info("listening on http://{}:{} (model '{}' loading)", args.host, port, options.model_name);
+
+  std::atomic<bool> load_failed{false};
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (!load_failed) spdlog::info("signal {}: stopping", sig);
+    server.stop();
+  });
+
+  std::shared_ptr<SerialEngine> engine;
+  try {
+    SerialEngineOptions engine_options;
+    engine_options.n_ctx = args.ctx;
+    engine_options.n_threads = args.threads;
+    engine_options.max_queue = args.max_queue;
+    engine_options.model_id = options.model_name;
+    engine = SerialEngine::load(args.model, engine_options);
+  } catch (...) {
+    load_failed = true;
+    pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes its sigwait
+    signal_thread.join();
+    throw;
+  }
+  server.set_engine(engine);
+  spdlog::info("ready: model '{}', context {} tokens, queue {}", options.model_name, engine->context_size(),
+               args.max_queue);
+  signal_thread.join();  // returns after SIGINT / SIGTERM stopped the server
+  server.stop();
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app) {
+  auto args = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
+  cmd->add_option("-m,--model", args->model, "GGUF model file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--host", args->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", args->port, "TCP port (0: any free port, logged)")->capture_default_str();
+  cmd->add_option("--api-key", args->api_key, "Require 'Authorization: Bearer KEY' on /v1/*")
+      ->envname("PARALLAX_API_KEY");
+  cmd->add_option("-t,--threads", args->threads, "Compute threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("-c,--ctx", args->ctx, "Context size per request (capped by the model's)")->capture_default_str();
+  cmd->add_option("--max-queue", args->max_queue, "Requests that may wait; more get 429")->capture_default_str();
+  cmd->add_option("--model-name", args->model_name, "Model id clients use (default: the file name)");
+  cmd->add_option("--http-threads", args->http_threads, "Concurrent HTTP connections")->capture_default_str();
+  cmd->add_option("--timeout", args->timeout_s, "Seconds a request may generate (0 = no limit)")
+      ->capture_default_str();
+  cmd->callback([args] { run_serve(*args); });
+}
+
+}  // namespace px::cli
