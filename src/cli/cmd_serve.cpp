@@ -13,7 +13,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "runtime/serial_engine.h"
+#include "runtime/batch_engine.h"
 #include "server/server.h"
 
 namespace px::cli {
@@ -30,6 +30,10 @@ struct ServeArgs {
   std::string model_name;
   int http_threads = 64;
   double timeout_s = 0;
+  int max_batch_tokens = 512;
+  int max_running = 16;
+  int64_t kv_cache_mb = 1024;
+  bool no_prefix_cache = false;
 };
 
 void run_serve(const ServeArgs& args) {
@@ -68,14 +72,17 @@ void run_serve(const ServeArgs& args) {
     server.stop();
   });
 
-  std::shared_ptr<SerialEngine> engine;
+  std::shared_ptr<BatchEngine> engine;
   try {
-    SerialEngineOptions engine_options;
-    engine_options.n_ctx = args.ctx;
+    BatchEngineConfig engine_options;
+    engine_options.context_size = args.ctx;
     engine_options.n_threads = args.threads;
     engine_options.max_queue = args.max_queue;
-    engine_options.model_id = options.model_name;
-    engine = SerialEngine::load(args.model, engine_options);
+    engine_options.scheduler.max_batch_tokens = args.max_batch_tokens;
+    engine_options.scheduler.max_running = args.max_running;
+    engine_options.kv_cache_mb = args.kv_cache_mb;
+    engine_options.prefix_caching = !args.no_prefix_cache;
+    engine = BatchEngine::load(args.model, engine_options, options.model_name);
   } catch (...) {
     load_failed = true;
     pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes its sigwait
@@ -83,8 +90,8 @@ void run_serve(const ServeArgs& args) {
     throw;
   }
   server.set_engine(engine);
-  spdlog::info("ready: model '{}', context {} tokens, queue {}", options.model_name, engine->context_size(),
-               args.max_queue);
+  spdlog::info("ready: model '{}', context {} tokens, up to {} running, queue {}", options.model_name,
+               engine->context_size(), args.max_running, args.max_queue);
   signal_thread.join();  // returns after SIGINT / SIGTERM stopped the server
   server.stop();
 }
@@ -102,6 +109,11 @@ void register_serve(CLI::App& app) {
   cmd->add_option("-t,--threads", args->threads, "Compute threads (0 = all cores)")->capture_default_str();
   cmd->add_option("-c,--ctx", args->ctx, "Context size per request (capped by the model's)")->capture_default_str();
   cmd->add_option("--max-queue", args->max_queue, "Requests that may wait; more get 429")->capture_default_str();
+  cmd->add_option("--max-batch-tokens", args->max_batch_tokens, "Tokens per forward step (decode + prefill chunks)")
+      ->capture_default_str();
+  cmd->add_option("--max-running", args->max_running, "Sequences decoding at once")->capture_default_str();
+  cmd->add_option("--kv-cache-mb", args->kv_cache_mb, "KV cache size in MiB")->capture_default_str();
+  cmd->add_flag("--no-prefix-cache", args->no_prefix_cache, "Do not reuse the KV of shared prompt prefixes");
   cmd->add_option("--model-name", args->model_name, "Model id clients use (default: the file name)");
   cmd->add_option("--http-threads", args->http_threads, "Concurrent HTTP connections")->capture_default_str();
   cmd->add_option("--timeout", args->timeout_s, "Seconds a request may generate (0 = no limit)")

@@ -3,6 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
+
+#include "core/thread_pool.h"
+#include "model/gguf.h"
+#include "runtime/stop_strings.h"
 
 namespace px {
 
@@ -15,11 +20,15 @@ struct BatchEngine::Request {
   std::shared_ptr<RequestChannel> channel;
   Sampler sampler;
   StreamingDetokenizer detokenizer;
+  StopStringMatcher stop_strings;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   bool finished = false;
 
   Request(const Tokenizer& tokenizer, RequestOptions opts)
-      : options(std::move(opts)), sampler(options.sampling), detokenizer(tokenizer) {}
+      : options(std::move(opts)),
+        sampler(options.sampling),
+        detokenizer(tokenizer),
+        stop_strings(options.stop) {}
   int generated() const { return int(tokens.size()) - n_prompt; }
 };
 
@@ -61,6 +70,27 @@ BatchEngine::BatchEngine(std::shared_ptr<const ModelShard> shard, std::shared_pt
       scheduler_(scheduler_config(config)) {
   if (!shard_->is_first() || !shard_->is_last()) fail("the batch engine needs the whole model on this node");
   thread_ = std::thread([this] { loop(); });
+}
+
+std::unique_ptr<BatchEngine> BatchEngine::load(const std::string& path, BatchEngineConfig config,
+                                               std::string model_id) {
+  auto file = GgufFile::open(path);
+  auto tokenizer = Tokenizer::from_gguf(*file);
+  const ModelConfig model = ModelConfig::from_gguf(*file);
+  auto shard = std::make_shared<ModelShard>(file, LayerRange{0, model.n_layers});
+  if (tokenizer->n_vocab() > shard->config().n_vocab) {
+    fail("{}: the tokenizer has {} tokens but the model only {}", path, tokenizer->n_vocab(), shard->config().n_vocab);
+  }
+  config.context_size = std::min(config.context_size, model.n_ctx_train);
+  if (config.kv_cache_mb > 0) {
+    const int64_t bytes_per_token = int64_t(2) * model.n_layers * model.kv_dim() * int64_t(sizeof(float));
+    config.kv_cache_tokens = (config.kv_cache_mb << 20) / bytes_per_token;
+  }
+  if (model_id.empty()) model_id = std::filesystem::path(path).filename().string();
+  auto pool = std::make_unique<ThreadPool>(config.n_threads);
+  auto engine = std::make_unique<BatchEngine>(std::move(shard), std::move(tokenizer), *pool, config, std::move(model_id));
+  engine->owned_pool_ = std::move(pool);
+  return engine;
 }
 
 BatchEngine::~BatchEngine() {
@@ -113,7 +143,10 @@ EngineStats BatchEngine::stats() const {
   EngineStats s;
   s.requests_total = requests_total_.load();
   s.requests_running = running_.load();
-  s.requests_queued = queued_.load();
+  {
+    std::lock_guard lock(mutex_);
+    s.requests_queued = queued_.load() + int64_t(inbox_.size());
+  }
   s.prompt_tokens_total = prompt_tokens_total_.load();
   s.generated_tokens_total = generated_tokens_total_.load();
   s.kv_cache_usage = kv_usage_.load();
@@ -178,6 +211,10 @@ void BatchEngine::drop_finished_or_cancelled() {
       ++it;
     }
   }
+  publish_counts();
+}
+
+void BatchEngine::publish_counts() {
   queued_.store(int64_t(scheduler_.waiting()));
   running_.store(int64_t(scheduler_.running()));
   kv_usage_.store(cache_.blocks().usage());
@@ -195,6 +232,7 @@ void BatchEngine::step() {
   });
   for (int64_t id : plan.preempted) cache_.remove(int(id));
   preemptions_.fetch_add(int64_t(plan.preempted.size()));
+  publish_counts();  // before any event of this step reaches a reader
   if (plan.chunks.empty()) return;
   batch_.clear();
   for (const ScheduledChunk& c : plan.chunks) {
@@ -237,12 +275,16 @@ void BatchEngine::on_sampled(Request& r, int32_t token, const SampleInfo& info) 
     generated.top = info.top;
   }
   event.tokens.push_back(std::move(generated));
-  event.text = r.detokenizer.push(token);
+  event.text = r.stop_strings.push(r.detokenizer.push(token));
   event.prompt_tokens = r.n_prompt;
   event.completion_tokens = r.generated();
-  if (r.generated() >= r.max_tokens) {
-    event.text += r.detokenizer.flush();
-    event.finish = FinishReason::Length;
+  if (r.stop_strings.stopped()) {
+    event.finish = FinishReason::Stop;
+    r.finished = true;
+  } else if (r.generated() >= r.max_tokens) {
+    event.text += r.stop_strings.push(r.detokenizer.flush());
+    event.text += r.stop_strings.flush();
+    event.finish = r.stop_strings.stopped() ? FinishReason::Stop : FinishReason::Length;
     r.finished = true;
   } else {
     scheduler_.grow(r.id);
@@ -254,7 +296,10 @@ void BatchEngine::finish(Request& r, FinishReason reason, std::string error) {
   if (r.finished) return;
   r.finished = true;
   StreamEvent event;
-  event.text = r.detokenizer.flush();
+  if (!r.stop_strings.stopped()) {
+    event.text = r.stop_strings.push(r.detokenizer.flush());
+    event.text += r.stop_strings.flush();
+  }
   event.finish = reason;
   event.error = std::move(error);
   event.prompt_tokens = r.n_prompt;

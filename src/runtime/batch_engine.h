@@ -23,9 +23,11 @@ namespace px {
 class ThreadPool;
 
 struct BatchEngineConfig {
+  int n_threads = 0;           // compute threads of the pool load() creates; 0: all cores
   SchedulerConfig scheduler;   // its kv_capacity_tokens is derived from the cache below
   int context_size = 4096;     // positions per sequence
   int64_t kv_cache_tokens = 1 << 16;  // KV positions across all sequences
+  int64_t kv_cache_mb = 0;     // load(): when > 0, sizes the cache in MiB instead
   int kv_block_size = 16;
   bool prefix_caching = true;
   int max_queue = 256;       // waiting requests before submit() throws QueueFullError
@@ -36,6 +38,11 @@ class BatchEngine : public Engine {
   BatchEngine(std::shared_ptr<const ModelShard> shard, std::shared_ptr<const Tokenizer> tokenizer,
               ThreadPool& pool, BatchEngineConfig config, std::string model_id);
   ~BatchEngine() override;
+
+  // Opens a GGUF model (all layers: a one-stage pipeline) with its own thread pool. The
+  // context is capped by the model's training context; model_id empty: the file's name.
+  static std::unique_ptr<BatchEngine> load(const std::string& path, BatchEngineConfig config,
+                                           std::string model_id = {});
 
   std::shared_ptr<RequestStream> submit(std::vector<int32_t> prompt, RequestOptions options) override;
   const Tokenizer& tokenizer() const override { return *tokenizer_; }
@@ -48,10 +55,12 @@ class BatchEngine : public Engine {
   void loop();
   void admit_submissions();
   void drop_finished_or_cancelled();
+  void publish_counts();
   void step();
   void on_sampled(Request& r, int32_t token, const SampleInfo& info);
   void finish(Request& r, FinishReason reason, std::string error = {});
 
+  std::unique_ptr<ThreadPool> owned_pool_;  // set by load(); declared first, destroyed last
   std::shared_ptr<const ModelShard> shard_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   BatchEngineConfig config_;

@@ -1,4 +1,4 @@
-// SerialEngine on a small synthetic model: the same tokens as generate(), stop strings and
+// The serving engine's request semantics on a small synthetic model: the same tokens as generate(), stop strings and
 // stop tokens, logprobs, seeds and RNG streams, the bounded queue, cancel, timeout, stats.
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include "model/model_shard.h"
 #include "model/synth.h"
 #include "runtime/generate.h"
-#include "runtime/serial_engine.h"
+#include "runtime/batch_engine.h"
 #include "tokenizer/tokenizer.h"
 
 namespace px {
@@ -34,12 +34,14 @@ const std::string& model_path() {
   return path;
 }
 
-std::unique_ptr<SerialEngine> make_engine(int max_queue = 8) {
-  SerialEngineOptions options;
-  options.n_ctx = 1024;
+std::unique_ptr<BatchEngine> make_engine(int max_queue = 8, int max_running = 16) {
+  BatchEngineConfig options;
+  options.scheduler.max_running = max_running;
+  options.context_size = 1024;
   options.n_threads = 1;
   options.max_queue = max_queue;
-  return SerialEngine::load(model_path(), options);
+  options.kv_cache_tokens = 8192;
+  return BatchEngine::load(model_path(), options);
 }
 
 struct Collected {
@@ -81,7 +83,7 @@ std::vector<int32_t> prompt_of(const Tokenizer& tok, const std::string& text) {
   return tok.encode(text, true, true);
 }
 
-TEST(SerialEngine, GreedyOutputMatchesTheGenerateLoop) {
+TEST(EngineRequests, GreedyOutputMatchesTheGenerateLoop) {
   auto engine = make_engine();
   const auto prompt = prompt_of(engine->tokenizer(), "The quick brown fox");
   const Collected got = collect(*engine->submit(prompt, greedy(12)));
@@ -102,7 +104,7 @@ TEST(SerialEngine, GreedyOutputMatchesTheGenerateLoop) {
   EXPECT_EQ(got.finish, expected.size() == 12 ? FinishReason::Length : FinishReason::Stop);
 }
 
-TEST(SerialEngine, StopStringEndsTheOutputBeforeIt) {
+TEST(EngineRequests, StopStringEndsTheOutputBeforeIt) {
   auto engine = make_engine();
   const auto prompt = prompt_of(engine->tokenizer(), "Hello, how are");
   RequestOptions o = greedy(40);
@@ -126,7 +128,7 @@ TEST(SerialEngine, StopStringEndsTheOutputBeforeIt) {
   for (const std::string& piece : cut.texts) EXPECT_EQ(piece.find(stop), std::string::npos);
 }
 
-TEST(SerialEngine, StopTokenIdsEndGenerationWithoutTheToken) {
+TEST(EngineRequests, StopTokenIdsEndGenerationWithoutTheToken) {
   auto engine = make_engine();
   const auto prompt = prompt_of(engine->tokenizer(), "A model is");
   RequestOptions o = greedy(10);
@@ -140,7 +142,7 @@ TEST(SerialEngine, StopTokenIdsEndGenerationWithoutTheToken) {
   EXPECT_EQ(cut.finish, FinishReason::Stop);
 }
 
-TEST(SerialEngine, LogprobsComeWithTopAlternatives) {
+TEST(EngineRequests, LogprobsComeWithTopAlternatives) {
   auto engine = make_engine();
   RequestOptions o = greedy(5);
   o.ignore_eos = true;
@@ -160,7 +162,7 @@ TEST(SerialEngine, LogprobsComeWithTopAlternatives) {
   }
 }
 
-TEST(SerialEngine, SameSeedAndStreamRepeatOtherStreamsDiffer) {
+TEST(EngineRequests, SameSeedAndStreamRepeatOtherStreamsDiffer) {
   auto engine = make_engine();
   const auto prompt = prompt_of(engine->tokenizer(), "Every story");
   RequestOptions o;
@@ -179,8 +181,8 @@ TEST(SerialEngine, SameSeedAndStreamRepeatOtherStreamsDiffer) {
   EXPECT_NE(a, c);
 }
 
-TEST(SerialEngine, FullQueueThrowsAndCancelledRequestsEnd) {
-  auto engine = make_engine(/*max_queue=*/1);
+TEST(EngineRequests, FullQueueThrowsAndCancelledRequestsEnd) {
+  auto engine = make_engine(/*max_queue=*/1, /*max_running=*/1);
   const auto prompt = prompt_of(engine->tokenizer(), "x");
   RequestOptions long_run = greedy(1000);
   long_run.ignore_eos = true;
@@ -196,7 +198,7 @@ TEST(SerialEngine, FullQueueThrowsAndCancelledRequestsEnd) {
   EXPECT_EQ(collect(*waiting, 10s).finish, FinishReason::Cancelled);
 }
 
-TEST(SerialEngine, TimeoutEndsTheRequest) {
+TEST(EngineRequests, TimeoutEndsTheRequest) {
   auto engine = make_engine();
   RequestOptions o = greedy(1000);
   o.ignore_eos = true;
@@ -206,14 +208,14 @@ TEST(SerialEngine, TimeoutEndsTheRequest) {
   EXPECT_LT(c.tokens.size(), 1000u);
 }
 
-TEST(SerialEngine, MaxTokensZeroGeneratesNothing) {
+TEST(EngineRequests, MaxTokensZeroGeneratesNothing) {
   auto engine = make_engine();
   const Collected c = collect(*engine->submit(prompt_of(engine->tokenizer(), "x"), greedy(0)));
   EXPECT_TRUE(c.tokens.empty());
   EXPECT_EQ(c.finish, FinishReason::Length);
 }
 
-TEST(SerialEngine, RejectsRequestsThatCanNeverRun) {
+TEST(EngineRequests, RejectsRequestsThatCanNeverRun) {
   auto engine = make_engine();
   EXPECT_THROW(engine->submit({}, greedy(4)), InvalidRequestError);
   EXPECT_THROW(engine->submit(std::vector<int32_t>(engine->context_size(), 1), greedy(4)), InvalidRequestError);
@@ -224,7 +226,7 @@ TEST(SerialEngine, RejectsRequestsThatCanNeverRun) {
   EXPECT_THROW(engine->submit({1, 2}, greedy(-1)), InvalidRequestError);
 }
 
-TEST(SerialEngine, StatsCountRequestsAndTokens) {
+TEST(EngineRequests, StatsCountRequestsAndTokens) {
   auto engine = make_engine();
   const auto prompt = prompt_of(engine->tokenizer(), "Hello");
   RequestOptions o = greedy(6);
