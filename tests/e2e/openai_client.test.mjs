@@ -173,3 +173,23 @@ test('a client that abandons a stream leaves the server serving', async () => {
   const r = await client.chat.completions.create({ model, messages, max_tokens: 2, ...greedy });
   assert.equal(r.usage.completion_tokens, 2);
 });
+
+// Streams the text of one greedy chat completion.
+async function streamedText(content) {
+  const stream = await client.chat.completions.create({
+    model, messages: [{ role: 'user', content }], max_tokens: 24, ...greedy, stream: true,
+  });
+  let text = '';
+  for await (const chunk of stream) {
+    for (const choice of chunk.choices) text += choice.delta.content ?? '';
+  }
+  return text;
+}
+
+test('16 concurrent streams give exactly what each gives alone', async () => {
+  const prompts = Array.from({ length: 16 }, (_, i) => `Prompt number ${i}: ${'word '.repeat(i * 3)}end`);
+  const alone = [];
+  for (const p of prompts) alone.push(await streamedText(p));
+  const together = await Promise.all(prompts.map((p) => streamedText(p)));
+  assert.deepEqual(together, alone);
+});
