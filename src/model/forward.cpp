@@ -213,19 +213,12 @@ void ForwardPass::attend(int layer, const ForwardBatch& batch) {
       auto value = [&](int p) { return cache_.value_block(layer, table[p / bs]) + size_t(p % bs) * c.kv_dim() + kv_offset; };
       scores.resize(n_pos);
       for (int p = 0; p < n_pos; ++p) {
-        const float* k = key(p);
-        float s = 0;
-        for (int d = 0; d < c.head_dim; ++d) s += q[d] * k[d];
-        scores[p] = s * scale;
+        scores[p] = dot(q, key(p), c.head_dim) * scale;
       }
       softmax(scores.data(), n_pos);
       float* o = attn_.data() + (size_t(i) * c.n_heads + h) * c.head_dim;
       std::fill_n(o, c.head_dim, 0.0f);
-      for (int p = 0; p < n_pos; ++p) {
-        const float* v = value(p);
-        const float weight = scores[p];
-        for (int d = 0; d < c.head_dim; ++d) o[d] += weight * v[d];
-      }
+      for (int p = 0; p < n_pos; ++p) axpy(scores[p], value(p), o, c.head_dim);
     }
   });
 }

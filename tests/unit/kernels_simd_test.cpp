@@ -235,6 +235,19 @@ TEST(SimdTargets, OpsMatchDoubleReferenceOnEveryTarget) {
       if (n > 1) {
         ASSERT_EQ(s[0], 0.0f);
       }
+      // dot and axpy (attention's inner loops): bounded by the f32 rounding of |a|.|b|
+      double expected_dot = 0, magnitude = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        expected_dot += double(x[i]) * double(u[i]);
+        magnitude += std::fabs(double(x[i]) * double(u[i]));
+      }
+      ASSERT_NEAR(dot(x.data(), u.data(), n), expected_dot, 2 * double(n) * kUlp * magnitude + 1e-30);
+      std::vector<float> acc(u.begin(), u.end());
+      axpy(0.5f, x.data(), acc.data(), n);
+      for (int64_t i = 0; i < n; ++i) {
+        const double expected = double(u[i]) + 0.5 * double(x[i]);
+        ASSERT_NEAR(acc[i], expected, 2 * kUlp * (std::fabs(u[i]) + std::fabs(0.5 * x[i])) + 1e-30) << i;
+      }
     }
   }
 }

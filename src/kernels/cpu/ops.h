@@ -27,6 +27,12 @@ void softmax(float* x, int64_t n);
 // out[i] = silu(gate[i]) * up[i]
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
+// sum_i a[i] * b[i] in f32 (SIMD partial sums: the order depends only on n and the target)
+float dot(const float* a, const float* b, int64_t n);
+
+// y[i] += alpha * x[i]
+void axpy(float alpha, const float* x, float* y, int64_t n);
+
 // y[i] += x[i]
 void add_in_place(float* y, const float* x, int64_t n);
 
