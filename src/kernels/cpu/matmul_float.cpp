@@ -105,6 +105,7 @@ void Rows(const kernels::RowRange& rows, const float* x, int64_t t0, int64_t t1,
   };
   int64_t r = rows.r0;
   for (; r + 4 <= rows.r1; r += 4) {
+    kernels::prefetch_rows(rows, r + kernels::kPrefetchRowsAhead, 4);
     const W* w[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
     RowGroup<4>(w, x, rows.cols, t0, t1, y + r, y_stride);
   }

@@ -231,6 +231,7 @@ void Rows(const kernels::RowRange& rows, const QuantizedActivations& acts, int64
           int64_t t1, float* y, int64_t y_stride) {
   const int64_t nb = rows.cols / kQK_K;
   for (int64_t r = rows.r0; r < rows.r1; ++r) {
+    kernels::prefetch_rows(rows, r + kernels::kPrefetchRowsAhead, 1);
     const Block* row = reinterpret_cast<const Block*>(rows.data + r * rows.row_bytes);
     int64_t t = t0;
     for (; t + 4 <= t1; t += 4) DotFourTokens(row, nb, acts, t, y + t * y_stride + r, y_stride);

@@ -156,6 +156,7 @@ void Rows(const kernels::RowRange& rows, const QuantizedActivations& acts, int64
   };
   int64_t r = rows.r0;
   for (; r + 4 <= rows.r1; r += 4) {
+    kernels::prefetch_rows(rows, r + kernels::kPrefetchRowsAhead, 4);
     const Block* w[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
     RowGroup<4>(w, nb, acts, t0, t1, y + r, y_stride);
   }
