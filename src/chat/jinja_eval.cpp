@@ -305,7 +305,7 @@ class Renderer {
       // Defaults are evaluated at call time and may use the parameters before them.
       scope->set(s.params[i], s.defaults[i] ? eval(*s.defaults[i], *scope) : Value());
     }
-    scope->set("varargs", Value::list(std::move(varargs)));
+    scope->set("varargs", Value::tuple(std::move(varargs)));
     scope->set("kwargs", Value::dict(std::move(kwargs)));
     if (caller != nullptr) scope->set("caller", *caller);
     std::string out;

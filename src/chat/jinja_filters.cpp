@@ -8,6 +8,7 @@
 
 #include "chat/jinja_builtins.h"
 #include "chat/jinja_eval.h"
+#include "chat/jinja_ops.h"
 #include "chat/jinja_text.h"
 
 namespace px::jinja {
@@ -115,6 +116,16 @@ Value f_indent(RenderState& state, const Value& v, const CallArgs& args) {
   }
   if (lines.empty() && first) out = pad;
   return Value(std::move(out));
+}
+
+Value f_format(RenderState& state, const Value& v, const CallArgs& args) {
+  if (!args.positional.empty() && !args.named.empty()) fault("format takes positional or keyword arguments, not both");
+  if (!args.named.empty()) {
+    Dict named;
+    for (const auto& [k, x] : args.named) named.set(k, x);
+    return Value(percent_format(state, text_of(state, v), Value::dict(std::move(named))));
+  }
+  return Value(percent_format(state, text_of(state, v), Value::tuple(args.positional)));
 }
 
 Value f_escape(RenderState& state, const Value& v, const CallArgs& args) {
@@ -535,6 +546,7 @@ constexpr std::pair<std::string_view, FilterFn> kFilters[] = {
     {"trim", f_trim},         {"upper", f_upper},       {"lower", f_lower},         {"capitalize", f_capitalize},
     {"title", f_title},       {"replace", f_replace},   {"indent", f_indent},       {"escape", f_escape},
     {"e", f_escape},          {"safe", f_safe},         {"string", f_string},       {"tojson", f_tojson},
+    {"format", f_format},
     {"int", f_int},           {"float", f_float},       {"abs", f_abs},             {"round", f_round},
     {"length", f_length},     {"count", f_length},      {"list", f_list},           {"first", f_first},
     {"last", f_last},         {"reverse", f_reverse},   {"join", f_join},           {"default", f_default},

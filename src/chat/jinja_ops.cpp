@@ -211,7 +211,7 @@ Value binary_op(RenderState& state, Op op, const Value& a, const Value& b) {
         if (r != 0.0 && ((r < 0) != (y < 0))) r += y;
         return Value(r);
       }
-      if (a.is_string()) fault("printf-style formatting with '%' is not supported; use ~ or the format filter");
+      if (a.is_string()) return Value(percent_format(state, a.as_string(), b));
       unsupported(op, a, b);
     case Op::Pow:
       if (!numbers) unsupported(op, a, b);

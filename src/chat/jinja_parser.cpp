@@ -130,7 +130,7 @@ class Parser {
       const Token& t = cur();
       if (t.type == TokenType::Eof) {
         if (ends.size() > 0) {
-          error(t, fmt::format("unexpected end of template, expected '{}'", *ends.begin()));
+          error(t, fmt::format("unexpected end of template, expected '{}'", *(ends.end() - 1)));
         }
         return body;
       }
@@ -150,6 +150,12 @@ class Parser {
         const Token& name = peek();
         if (name.type != TokenType::Name) error(name, "expected a tag name after '{%', found " + describe(name));
         if (std::find(ends.begin(), ends.end(), name.text) != ends.end()) return body;
+        const bool closer = name.text.rfind("end", 0) == 0 || name.text == "elif" || name.text == "else";
+        if (closer && ends.size() > 0) {
+          std::string expected;
+          for (std::string_view e : ends) expected += (expected.empty() ? "'" : " or '") + std::string(e) + "'";
+          error(t, fmt::format("unexpected '{}', expected {}", name.text, expected));
+        }
         advance();
         body.push_back(parse_statement());
       } else {
@@ -762,7 +768,8 @@ class Parser {
 std::unique_ptr<Program> parse_template(std::string_view source, const LexOptions& options, std::string name) {
   auto program = std::make_unique<Program>();
   program->name = name;
-  Parser parser(tokenize(source, options, name), std::move(name));
+  std::vector<Token> tokens = tokenize(source, options, name);
+  Parser parser(std::move(tokens), std::move(name));
   program->body = parser.parse_all();
   return program;
 }
