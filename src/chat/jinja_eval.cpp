@@ -38,13 +38,6 @@ RenderState::~RenderState() {
   for (auto& ns : namespaces_) ns->clear();
 }
 
-void RenderState::count_work(uint64_t n) {
-  work_ += n;
-  if (work_ > limits_.max_loop_iterations) {
-    fault("template exceeds {} loop iterations (is it looping without end?)", limits_.max_loop_iterations);
-  }
-}
-
 void RenderState::check_size(size_t bytes) const {
   if (bytes > limits_.max_output_bytes) fault("template output exceeds {} bytes", limits_.max_output_bytes);
 }
@@ -202,17 +195,24 @@ class Renderer {
       return;
     }
     const auto n = static_cast<int64_t>(items.size());
+    // One loop.cycle for the whole loop, reading the current index (saves a closure per item).
+    auto index = std::make_shared<int64_t>(0);
+    const Value cycle = Value::callable("loop.cycle", [index](const CallArgs& args) {
+      if (args.positional.empty()) fault("loop.cycle() needs at least one value");
+      return args.positional[static_cast<size_t>(*index) % args.positional.size()];
+    });
     for (int64_t i = 0; i < n; ++i) {
       state_.count_work();
+      *index = i;
       auto iteration = std::make_shared<Scope>(scope);
       bind_targets(s.targets, items[static_cast<size_t>(i)], *iteration);
-      iteration->set("loop", loop_object(items, i));
+      iteration->set("loop", loop_object(items, i, cycle));
       if (exec_body(s.body, iteration, out) == Flow::Break) break;
     }
   }
 
   // loop.depth counts recursive-loop levels in Jinja; without recursive loops it is always 1.
-  static Value loop_object(const std::vector<Value>& items, int64_t i) {
+  static Value loop_object(const std::vector<Value>& items, int64_t i, const Value& cycle) {
     const auto n = static_cast<int64_t>(items.size());
     Dict loop;
     loop.set("index", Value(i + 1));
@@ -226,10 +226,7 @@ class Renderer {
     loop.set("depth0", Value(0));
     loop.set("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value());
     loop.set("nextitem", i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value());
-    loop.set("cycle", Value::callable("loop.cycle", [i](const CallArgs& args) {
-      if (args.positional.empty()) fault("loop.cycle() needs at least one value");
-      return args.positional[static_cast<size_t>(i) % args.positional.size()];
-    }));
+    loop.set("cycle", cycle);
     return Value::dict(std::move(loop));
   }
 
@@ -264,6 +261,7 @@ class Renderer {
 
   Value call_macro(const Stmt& s, const std::shared_ptr<const Scope>& parent, const CallArgs& args,
                    const Value* caller) {
+    state_.count_work();  // a macro calling itself twice would otherwise double its work per level
     if (++call_depth_ > state_.limits().max_call_depth) {
       --call_depth_;
       fault("macro calls nested deeper than {} (unbounded recursion?)", state_.limits().max_call_depth);

@@ -14,10 +14,15 @@
 namespace px::jinja {
 
 // Bounds that turn a hostile or broken template into an error instead of a hang or a crash.
+// Real templates scan the conversation inside their message loop (quadratic: ~1.1 million
+// iterations for 1,500 messages), hence the generous iteration budget; a render at the limit
+// takes a few seconds. 32 MiB of text is far beyond any context window.
 struct RenderLimits {
-  size_t max_output_bytes = 8u << 20;        // rendered text, and any one string built on the way
-  uint64_t max_loop_iterations = 1'000'000;  // all loop iterations and list items built, together
-  int max_call_depth = 64;                   // nested macro calls (recursion)
+  size_t max_output_bytes = 32u << 20;        // rendered text, and any one string built on the way
+  uint64_t max_loop_iterations = 10'000'000;  // loop iterations, list items built and macro calls
+  uint64_t max_text_bytes = 1ull << 30;       // all strings built, together
+  double max_seconds = 10.0;                  // wall clock, the backstop for all other work
+  int max_call_depth = 64;                    // nested macro calls (recursion)
 };
 
 class Scope {
@@ -35,7 +40,10 @@ class Scope {
 class RenderState {
  public:
   RenderState(const RenderLimits& limits, std::string_view template_name)
-      : limits_(limits), template_name_(template_name) {}
+      : limits_(limits),
+        template_name_(template_name),
+        budget_(limits.max_output_bytes, limits.max_text_bytes, limits.max_loop_iterations, limits.max_seconds),
+        install_(&budget_) {}
   ~RenderState();  // empties every namespace made, breaking reference cycles among them
   RenderState(const RenderState&) = delete;
   RenderState& operator=(const RenderState&) = delete;
@@ -43,8 +51,8 @@ class RenderState {
   const RenderLimits& limits() const { return limits_; }
   std::string_view template_name() const { return template_name_; }
 
-  // Counts `n` units of work (loop iterations, list items); faults past the limit.
-  void count_work(uint64_t n = 1);
+  // Counts `n` units of work (loop iterations, list items, calls); faults past the limit.
+  void count_work(uint64_t n = 1) { budget_.charge_iterations(n); }
   // Faults when a string of `bytes` would pass the output limit.
   void check_size(size_t bytes) const;
   size_t max_bytes() const { return limits_.max_output_bytes; }
@@ -54,7 +62,8 @@ class RenderState {
  private:
   const RenderLimits& limits_;
   std::string_view template_name_;
-  uint64_t work_ = 0;
+  WorkBudget budget_;
+  WorkBudget::Install install_;  // strings built anywhere on this thread charge budget_
   std::vector<std::shared_ptr<Dict>> namespaces_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 
 #include "chat/jinja_text.h"
@@ -234,6 +235,46 @@ int three_way(double a, double b) {
 
 }  // namespace
 
+// ---- WorkBudget ----
+
+thread_local WorkBudget* WorkBudget::current_ = nullptr;
+
+namespace {
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+WorkBudget::WorkBudget(size_t max_string_bytes, uint64_t max_text_bytes, uint64_t max_iterations, double max_seconds)
+    : max_string_bytes_(max_string_bytes),
+      max_text_bytes_(max_text_bytes),
+      max_iterations_(max_iterations),
+      max_seconds_(max_seconds),
+      start_ns_(now_ns()) {}
+
+void WorkBudget::charge_text(size_t bytes) {
+  if (bytes > max_string_bytes_) fault("template builds a string of {} bytes, over the {} allowed", bytes, max_string_bytes_);
+  text_bytes_ += bytes;
+  if (text_bytes_ > max_text_bytes_) fault("template builds more than {} bytes of text in all", max_text_bytes_);
+  if (bytes > 4096) check_clock();
+  if ((++ticks_ & 63) == 0) check_clock();
+}
+
+void WorkBudget::charge_iterations(uint64_t n) {
+  iterations_ += n;
+  if (iterations_ > max_iterations_) {
+    fault("template exceeds {} loop iterations (is it looping without end?)", max_iterations_);
+  }
+  if ((++ticks_ & 63) == 0) check_clock();
+}
+
+void WorkBudget::check_clock() {
+  if (max_seconds_ <= 0) return;
+  if (static_cast<double>(now_ns() - start_ns_) > max_seconds_ * 1e9) {
+    fault("template rendering took longer than {} seconds", max_seconds_);
+  }
+}
+
 // ---- Dict ----
 
 const Value* Dict::find(std::string_view key) const {
@@ -277,6 +318,11 @@ void Dict::clear() {
 }
 
 // ---- Value ----
+
+Value::Value(std::string s) {
+  if (WorkBudget* budget = WorkBudget::current()) budget->charge_text(s.size());
+  v_ = std::make_shared<const std::string>(std::move(s));
+}
 
 Value Value::list(std::vector<Value> items) { return make_list(std::move(items), false); }
 Value Value::tuple(std::vector<Value> items) { return make_list(std::move(items), true); }

@@ -27,6 +27,40 @@ inline constexpr int kMaxValueDepth = 200;
 class Value;
 struct CallArgs;
 
+// Work done while rendering, charged by every string a render builds and every loop iteration:
+// the guard against templates that would otherwise run for hours (a loop that keeps doubling a
+// string, or comparing two large ones a million times). The renderer installs one per thread.
+class WorkBudget {
+ public:
+  WorkBudget(size_t max_string_bytes, uint64_t max_text_bytes, uint64_t max_iterations, double max_seconds);
+  void charge_text(size_t bytes);       // a string of `bytes` was built
+  void charge_iterations(uint64_t n);   // n loop iterations, list items or calls
+  size_t max_string_bytes() const { return max_string_bytes_; }
+
+  // The budget of the render running on this thread, or null outside a render.
+  static WorkBudget* current() { return current_; }
+  class Install {
+   public:
+    explicit Install(WorkBudget* b) : saved_(current_) { current_ = b; }
+    ~Install() { current_ = saved_; }
+
+   private:
+    WorkBudget* saved_;
+  };
+
+ private:
+  void check_clock();
+  size_t max_string_bytes_;
+  uint64_t max_text_bytes_;
+  uint64_t max_iterations_;
+  double max_seconds_;
+  uint64_t text_bytes_ = 0;
+  uint64_t iterations_ = 0;
+  uint64_t ticks_ = 0;
+  int64_t start_ns_;
+  static thread_local WorkBudget* current_;
+};
+
 struct List {
   std::vector<Value> items;
   int depth = 1;
@@ -69,9 +103,10 @@ class Value {
   Value(int i) : v_(static_cast<int64_t>(i)) {}
   Value(int64_t i) : v_(i) {}
   Value(double d) : v_(d) {}
-  Value(std::string s) : v_(std::move(s)) {}
-  Value(std::string_view s) : v_(std::string(s)) {}
-  Value(const char* s) : v_(std::string(s)) {}
+  // Strings are shared, not copied, when values are; building one is charged to the budget.
+  Value(std::string s);
+  Value(std::string_view s) : Value(std::string(s)) {}
+  Value(const char* s) : Value(std::string(s)) {}
 
   static Value none() { return Value(NoneTag{}); }
   static Value undefined() { return Value(); }
@@ -103,7 +138,7 @@ class Value {
   bool as_bool() const { return std::get<bool>(v_); }
   int64_t as_int() const;  // Int or Bool
   double as_double() const;  // Int, Float or Bool
-  const std::string& as_string() const { return std::get<std::string>(v_); }
+  const std::string& as_string() const { return *std::get<std::shared_ptr<const std::string>>(v_); }
   const std::vector<Value>& as_list() const { return std::get<std::shared_ptr<const List>>(v_)->items; }
   bool is_tuple() const { return is_list() && std::get<std::shared_ptr<const List>>(v_)->is_tuple; }
   const Dict& as_dict() const { return *std::get<std::shared_ptr<const Dict>>(v_); }
@@ -130,7 +165,7 @@ class Value {
   explicit Value(NoneTag) : v_(NoneTag{}) {}
   explicit Value(Namespace n) : v_(std::move(n)) {}
 
-  std::variant<UndefinedTag, NoneTag, bool, int64_t, double, std::string, std::shared_ptr<const List>,
+  std::variant<UndefinedTag, NoneTag, bool, int64_t, double, std::shared_ptr<const std::string>, std::shared_ptr<const List>,
                std::shared_ptr<const Dict>, Namespace, std::shared_ptr<const Callable>>
       v_;
 };

@@ -119,6 +119,31 @@ TEST(JinjaLimits, StringDoublingIsCapped) {
   EXPECT_TRUE(contains(e, "exceeds")) << e;
 }
 
+TEST(JinjaLimits, TextBuiltInAllIsCapped) {
+  RenderLimits limits;
+  limits.max_text_bytes = 1000000;
+  const std::string e = error_of("{% for i in range(1000) %}{% set s = 'x' * 10000 %}{% endfor %}", json::object(), limits);
+  EXPECT_TRUE(contains(e, "more than 1000000 bytes of text")) << e;
+}
+
+TEST(JinjaLimits, WallClockDeadlineStopsSlowTemplates) {
+  RenderLimits limits;
+  limits.max_seconds = 0.2;
+  // A million comparisons of two 1 MB strings: well within the iteration budget, far too slow.
+  const std::string e = error_of("{% set a = 'x' * 1000000 %}{% set b = 'x' * 1000000 %}{% for i in range(1000000) %}"
+                                 "{% if a == b %}{% endif %}{% endfor %}",
+                                 json::object(), limits);
+  EXPECT_TRUE(contains(e, "took longer than 0.2 seconds")) << e;
+}
+
+TEST(JinjaLimits, ExponentialMacroCallsCountAsWork) {
+  RenderLimits limits;
+  limits.max_loop_iterations = 10000;
+  const std::string e = error_of("{% macro f(n) %}{% if n < 40 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}",
+                                 json::object(), limits);
+  EXPECT_TRUE(contains(e, "exceeds 10000 loop iterations")) << e;
+}
+
 TEST(JinjaLimits, UnboundedRecursionStops) {
   const std::string e = error_of("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
   EXPECT_TRUE(contains(e, "macro calls nested deeper than 64")) << e;
