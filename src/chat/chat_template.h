@@ -3,7 +3,6 @@
 // the model's Jinja chat template (tokenizer_config.json "chat_template", or GGUF
 // "tokenizer.chat_template") the way Hugging Face's apply_chat_template does.
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,7 +22,10 @@ struct ChatMessage {
 class ChatTemplate {
  public:
   // Throws jinja::TemplateError ("chat template line L, column C: ...") if it cannot be parsed.
+  // Parse once and keep the object: rendering is cheap, parsing costs about a millisecond.
   static ChatTemplate parse(std::string source, jinja::RenderLimits limits = {});
+  explicit ChatTemplate(std::string source, jinja::RenderLimits limits = {})
+      : ChatTemplate(parse(std::move(source), limits)) {}
 
   // From a tokenizer_config.json object: "chat_template" is a string, or a list of
   // {"name", "template"} of which `variant` is chosen ("default" first, else the first one).

@@ -9,9 +9,7 @@ Template Template::parse(std::string_view source, TemplateOptions options) {
   return Template(std::move(program), std::move(options));
 }
 
-std::string Template::render(const Value& context) const {
-  return render_program(*program_, context, options_.limits);
-}
+std::string Template::render(const Value& context) const { return render_program(*program_, context, options_.limits); }
 
 namespace {
 template <typename Json>

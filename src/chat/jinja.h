@@ -6,9 +6,8 @@
 //
 //   auto t = px::jinja::Template::parse("{% for m in messages %}{{ m.role }}{% endfor %}");
 //   std::string s = t.render(nlohmann::json{{"messages", ...}});
-#include <nlohmann/json.hpp>
-
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -21,7 +20,7 @@ namespace px::jinja {
 
 struct TemplateOptions {
   std::string name = "template";  // starts every error message: "<name> line 3, column 7: ..."
-  LexOptions lex;                  // trim_blocks and lstrip_blocks on, as Hugging Face has them
+  LexOptions lex;                 // trim_blocks and lstrip_blocks on, as Hugging Face has them
   RenderLimits limits;
 };
 

@@ -1,8 +1,9 @@
 // Methods of values, globals, and attribute / item access.
+#include "chat/jinja_builtins.h"
+
 #include <algorithm>
 #include <ctime>
 
-#include "chat/jinja_builtins.h"
 #include "chat/jinja_eval.h"
 #include "chat/jinja_text.h"
 
@@ -143,7 +144,8 @@ Value call_string_method(RenderState& state, const std::string& s, std::string_v
   if (name == "isdigit") return Value(all_chars(s, [](unsigned char c) { return std::isdigit(c) != 0; }));
   if (name == "isalpha") return Value(all_chars(s, [](unsigned char c) { return std::isalpha(c) != 0; }));
   if (name == "isalnum") return Value(all_chars(s, [](unsigned char c) { return std::isalnum(c) != 0; }));
-  if (name == "isspace") return Value(all_chars(s, [](unsigned char c) { return text::is_space(static_cast<char>(c)); }));
+  if (name == "isspace")
+    return Value(all_chars(s, [](unsigned char c) { return text::is_space(static_cast<char>(c)); }));
   if (name == "islower" || name == "isupper") {
     const bool lower = name == "islower";
     bool cased = false;
@@ -185,9 +187,9 @@ Value call_dict_method(RenderState& state, const Dict& d, std::string_view name,
 
 bool is_string_method(std::string_view name) {
   static constexpr std::string_view kNames[] = {
-      "strip",      "lstrip", "rstrip",  "upper",   "lower",  "split",   "rsplit",  "splitlines",
-      "startswith", "endswith", "replace", "title", "capitalize", "find", "rfind", "count", "index",
-      "join",       "isdigit", "isalpha", "isalnum", "isspace", "islower", "isupper"};
+      "strip",      "lstrip",   "rstrip",  "upper",   "lower",      "split",   "rsplit",  "splitlines",
+      "startswith", "endswith", "replace", "title",   "capitalize", "find",    "rfind",   "count",
+      "index",      "join",     "isdigit", "isalpha", "isalnum",    "isspace", "islower", "isupper"};
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
@@ -281,7 +283,8 @@ void add_globals(RenderState& state, Scope& scope) {
   scope.set("namespace", Value::callable("namespace", [&state](const CallArgs& args) {
               return state.make_namespace(dict_from_args(args, "namespace()"));
             }));
-  scope.set("dict", Value::callable("dict", [](const CallArgs& args) { return Value::dict(dict_from_args(args, "dict()")); }));
+  scope.set("dict",
+            Value::callable("dict", [](const CallArgs& args) { return Value::dict(dict_from_args(args, "dict()")); }));
   scope.set("raise_exception", Value::callable("raise_exception", [&state](const CallArgs& args) -> Value {
               const Value message = args.get(0, "message", Value("raise_exception() was called"));
               throw TemplateRaised(message.str(state.max_bytes()));

@@ -64,8 +64,8 @@ class Renderer {
     if (context.is_dict()) {
       for (const auto& [k, v] : context.as_dict().entries()) root->set(k, v);
     } else if (!context.is_undefined() && !context.is_none()) {
-      throw TemplateError(fmt::format("{}: the render context must be a JSON object, got {}", program_.name,
-                                      context.type_name()));
+      throw TemplateError(
+          fmt::format("{}: the render context must be a JSON object, got {}", program_.name, context.type_name()));
     }
     std::string out;
     exec_body(program_.body, root, out);
@@ -242,8 +242,8 @@ class Renderer {
     }
     const Value* target = scope.lookup(s.targets[0]);
     if (target == nullptr || !target->is_namespace()) {
-      fault("cannot set '{}.{}': only namespace() objects take attribute assignment, '{}' is {}", s.targets[0],
-            s.attr, s.targets[0], target == nullptr ? "undefined" : target->type_name());
+      fault("cannot set '{}.{}': only namespace() objects take attribute assignment, '{}' is {}", s.targets[0], s.attr,
+            s.targets[0], target == nullptr ? "undefined" : target->type_name());
     }
     target->as_namespace().set(s.attr, std::move(value));
   }

@@ -31,7 +31,8 @@ Value resolve_path(RenderState& state, const Value& item, const Value& path) {
   Value current = item;
   const std::string dot = ".";
   for (const std::string& part : text::split(path.as_string(), &dot, -1)) {
-    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool numeric =
+        !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
     current = numeric ? get_item(state, current, Value(static_cast<int64_t>(std::stoll(part))))
                       : get_item(state, current, Value(part));
   }
@@ -101,8 +102,9 @@ Value f_replace(RenderState& state, const Value& v, const CallArgs& args) {
 Value f_indent(RenderState& state, const Value& v, const CallArgs& args) {
   args.expect_at_most("indent", 3, {"width", "first", "blank"});
   const Value width = args.get(0, "width", Value(4));
-  const std::string pad = width.is_string() ? width.as_string()
-                                            : std::string(static_cast<size_t>(std::max<int64_t>(0, int_arg(width, "indent width"))), ' ');
+  const std::string pad =
+      width.is_string() ? width.as_string()
+                        : std::string(static_cast<size_t>(std::max<int64_t>(0, int_arg(width, "indent width"))), ' ');
   const bool first = bool_arg(args.get(1, "first", Value(false)));
   const bool blank = bool_arg(args.get(2, "blank", Value(false)));
   const std::string s = text_of(state, v) + "\n";  // Jinja's quirk, so a trailing newline is kept
@@ -133,12 +135,23 @@ Value f_escape(RenderState& state, const Value& v, const CallArgs& args) {
   std::string out;
   for (char c : text_of(state, v)) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   state.check_size(out.size());
@@ -199,9 +212,11 @@ std::optional<int64_t> parse_int(std::string_view s, int base) {
     }
     prev = c;
     const int lower = std::tolower(static_cast<unsigned char>(c));
-    const int digit = lower >= '0' && lower <= '9' ? lower - '0' : (lower >= 'a' && lower <= 'z' ? lower - 'a' + 10 : 99);
+    const int digit =
+        lower >= '0' && lower <= '9' ? lower - '0' : (lower >= 'a' && lower <= 'z' ? lower - 'a' + 10 : 99);
     if (digit >= base) return std::nullopt;
-    if (__builtin_mul_overflow(value, base, &value) || __builtin_add_overflow(value, digit, &value)) return std::nullopt;
+    if (__builtin_mul_overflow(value, base, &value) || __builtin_add_overflow(value, digit, &value))
+      return std::nullopt;
   }
   return negative ? -value : value;
 }
@@ -276,12 +291,18 @@ Value f_round(RenderState&, const Value& v, const CallArgs& args) {
 Value f_length(RenderState&, const Value& v, const CallArgs& args) {
   args.expect_at_most("length", 0);
   switch (v.type()) {
-    case Value::Type::String: return Value(static_cast<int64_t>(text::count_code_points(v.as_string())));
-    case Value::Type::List: return Value(static_cast<int64_t>(v.as_list().size()));
-    case Value::Type::Dict: return Value(static_cast<int64_t>(v.as_dict().size()));
-    case Value::Type::Namespace: return Value(static_cast<int64_t>(v.as_namespace().size()));
-    case Value::Type::Undefined: return Value(int64_t{0});
-    default: fault("object of type '{}' has no length", v.type_name());
+    case Value::Type::String:
+      return Value(static_cast<int64_t>(text::count_code_points(v.as_string())));
+    case Value::Type::List:
+      return Value(static_cast<int64_t>(v.as_list().size()));
+    case Value::Type::Dict:
+      return Value(static_cast<int64_t>(v.as_dict().size()));
+    case Value::Type::Namespace:
+      return Value(static_cast<int64_t>(v.as_namespace().size()));
+    case Value::Type::Undefined:
+      return Value(int64_t{0});
+    default:
+      fault("object of type '{}' has no length", v.type_name());
   }
 }
 
@@ -417,8 +438,12 @@ Value select_items(RenderState& state, const Value& v, const CallArgs& args, boo
   return Value::list(std::move(out));
 }
 
-Value f_select(RenderState& s, const Value& v, const CallArgs& a) { return select_items(s, v, a, true, false, "select"); }
-Value f_reject(RenderState& s, const Value& v, const CallArgs& a) { return select_items(s, v, a, false, false, "reject"); }
+Value f_select(RenderState& s, const Value& v, const CallArgs& a) {
+  return select_items(s, v, a, true, false, "select");
+}
+Value f_reject(RenderState& s, const Value& v, const CallArgs& a) {
+  return select_items(s, v, a, false, false, "reject");
+}
 Value f_selectattr(RenderState& s, const Value& v, const CallArgs& a) {
   return select_items(s, v, a, true, true, "selectattr");
 }
@@ -468,7 +493,8 @@ std::string hash_key(const Value& key, bool case_sensitive) {
   if (key.is_string()) return "s" + (case_sensitive ? key.as_string() : text::to_lower(key.as_string()));
   if (key.is_number()) {
     const double d = key.as_double();
-    if (!key.is_float() || (std::floor(d) == d && std::fabs(d) < 9e15)) return "n" + std::to_string(static_cast<int64_t>(d));
+    if (!key.is_float() || (std::floor(d) == d && std::fabs(d) < 9e15))
+      return "n" + std::to_string(static_cast<int64_t>(d));
     return "n" + format_python_float(d);
   }
   if (key.is_list() || key.is_dict()) fault("unique: unhashable type '{}'", key.type_name());
@@ -543,17 +569,47 @@ Value f_batch(RenderState& state, const Value& v, const CallArgs& args) {
 }
 
 constexpr std::pair<std::string_view, FilterFn> kFilters[] = {
-    {"trim", f_trim},         {"upper", f_upper},       {"lower", f_lower},         {"capitalize", f_capitalize},
-    {"title", f_title},       {"replace", f_replace},   {"indent", f_indent},       {"escape", f_escape},
-    {"e", f_escape},          {"safe", f_safe},         {"string", f_string},       {"tojson", f_tojson},
+    {"trim", f_trim},
+    {"upper", f_upper},
+    {"lower", f_lower},
+    {"capitalize", f_capitalize},
+    {"title", f_title},
+    {"replace", f_replace},
+    {"indent", f_indent},
+    {"escape", f_escape},
+    {"e", f_escape},
+    {"safe", f_safe},
+    {"string", f_string},
+    {"tojson", f_tojson},
     {"format", f_format},
-    {"int", f_int},           {"float", f_float},       {"abs", f_abs},             {"round", f_round},
-    {"length", f_length},     {"count", f_length},      {"list", f_list},           {"first", f_first},
-    {"last", f_last},         {"reverse", f_reverse},   {"join", f_join},           {"default", f_default},
-    {"d", f_default},         {"items", f_items},       {"keys", f_keys},           {"values", f_values},
-    {"attr", f_attr},         {"map", f_map},           {"select", f_select},       {"reject", f_reject},
-    {"selectattr", f_selectattr}, {"rejectattr", f_rejectattr}, {"sort", f_sort},   {"dictsort", f_dictsort},
-    {"unique", f_unique},     {"min", f_min},           {"max", f_max},             {"sum", f_sum},
+    {"int", f_int},
+    {"float", f_float},
+    {"abs", f_abs},
+    {"round", f_round},
+    {"length", f_length},
+    {"count", f_length},
+    {"list", f_list},
+    {"first", f_first},
+    {"last", f_last},
+    {"reverse", f_reverse},
+    {"join", f_join},
+    {"default", f_default},
+    {"d", f_default},
+    {"items", f_items},
+    {"keys", f_keys},
+    {"values", f_values},
+    {"attr", f_attr},
+    {"map", f_map},
+    {"select", f_select},
+    {"reject", f_reject},
+    {"selectattr", f_selectattr},
+    {"rejectattr", f_rejectattr},
+    {"sort", f_sort},
+    {"dictsort", f_dictsort},
+    {"unique", f_unique},
+    {"min", f_min},
+    {"max", f_max},
+    {"sum", f_sum},
     {"batch", f_batch},
 };
 

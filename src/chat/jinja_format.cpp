@@ -33,7 +33,8 @@ std::string format_number(const Spec& spec, const Value& v) {
   if (t == 'd' || t == 'x' || t == 'X' || t == 'o') {
     if (!v.is_number()) fault("%{} format: a number is required, not {}", spec.type, v.type_name());
     double d = v.as_double();
-    if (v.is_float() && (!std::isfinite(d) || std::fabs(d) >= 9.2e18)) fault("%{} format: value out of range", spec.type);
+    if (v.is_float() && (!std::isfinite(d) || std::fabs(d) >= 9.2e18))
+      fault("%{} format: value out of range", spec.type);
     const long long i = v.is_float() ? static_cast<long long>(d) : static_cast<long long>(v.as_int());
     c_spec += std::string("ll") + t;
     std::snprintf(buf, sizeof(buf), c_spec.c_str(), i);
@@ -81,10 +82,12 @@ std::string percent_format(RenderState& state, std::string_view format, const Va
       i = close + 1;
     }
     Spec spec;
-    while (i < format.size() && std::string_view("-+ 0#").find(format[i]) != std::string_view::npos) spec.flags += format[i++];
+    while (i < format.size() && std::string_view("-+ 0#").find(format[i]) != std::string_view::npos)
+      spec.flags += format[i++];
     auto read_int = [&]() {
       int n = 0;
-      while (i < format.size() && format[i] >= '0' && format[i] <= '9') n = std::min(n * 10 + (format[i++] - '0'), 100000);
+      while (i < format.size() && format[i] >= '0' && format[i] <= '9')
+        n = std::min(n * 10 + (format[i++] - '0'), 100000);
       return n;
     };
     if (i < format.size() && format[i] >= '0' && format[i] <= '9') spec.width = read_int();
@@ -100,8 +103,12 @@ std::string percent_format(RenderState& state, std::string_view format, const Va
     }
     std::string piece;
     switch (spec.type) {
-      case 's': piece = value->str(state.max_bytes()); break;
-      case 'r': piece = value->repr(state.max_bytes()); break;
+      case 's':
+        piece = value->str(state.max_bytes());
+        break;
+      case 'r':
+        piece = value->repr(state.max_bytes());
+        break;
       case 'c':
         if (value->is_string() && text::count_code_points(value->as_string()) == 1) {
           piece = value->as_string();
@@ -111,8 +118,18 @@ std::string percent_format(RenderState& state, std::string_view format, const Va
           fault("%c requires an int or a single character");
         }
         break;
-      case 'd': case 'i': case 'u': case 'x': case 'X': case 'o':
-      case 'f': case 'F': case 'e': case 'E': case 'g': case 'G':
+      case 'd':
+      case 'i':
+      case 'u':
+      case 'x':
+      case 'X':
+      case 'o':
+      case 'f':
+      case 'F':
+      case 'e':
+      case 'E':
+      case 'g':
+      case 'G':
         out += format_number(spec, *value);
         state.check_size(out.size());
         continue;

@@ -26,18 +26,54 @@ int64_t integer_operand(const Value& v, std::string_view test) {
   return v.as_int();
 }
 
-bool t_defined(RenderState&, const Value& v, const CallArgs& a) { no_args(a, "defined"); return !v.is_undefined(); }
-bool t_undefined(RenderState&, const Value& v, const CallArgs& a) { no_args(a, "undefined"); return v.is_undefined(); }
-bool t_none(RenderState&, const Value& v, const CallArgs& a) { no_args(a, "none"); return v.is_none(); }
-bool t_boolean(RenderState&, const Value& v, const CallArgs& a) { no_args(a, "boolean"); return v.is_bool(); }
-bool t_true(RenderState&, const Value& v, const CallArgs& a) { no_args(a, "true"); return v.is_bool() && v.as_bool(); }
-bool t_false(RenderState&, const Value& v, const CallArgs& a) { no_args(a, "false"); return v.is_bool() && !v.as_bool(); }
-bool t_integer(RenderState&, const Value& v, const CallArgs& a) { no_args(a, "integer"); return v.is_int(); }
-bool t_float(RenderState&, const Value& v, const CallArgs& a) { no_args(a, "float"); return v.is_float(); }
-bool t_number(RenderState&, const Value& v, const CallArgs& a) { no_args(a, "number"); return v.is_number(); }
-bool t_string(RenderState&, const Value& v, const CallArgs& a) { no_args(a, "string"); return v.is_string(); }
-bool t_mapping(RenderState&, const Value& v, const CallArgs& a) { no_args(a, "mapping"); return v.is_dict(); }
-bool t_callable(RenderState&, const Value& v, const CallArgs& a) { no_args(a, "callable"); return v.is_callable(); }
+bool t_defined(RenderState&, const Value& v, const CallArgs& a) {
+  no_args(a, "defined");
+  return !v.is_undefined();
+}
+bool t_undefined(RenderState&, const Value& v, const CallArgs& a) {
+  no_args(a, "undefined");
+  return v.is_undefined();
+}
+bool t_none(RenderState&, const Value& v, const CallArgs& a) {
+  no_args(a, "none");
+  return v.is_none();
+}
+bool t_boolean(RenderState&, const Value& v, const CallArgs& a) {
+  no_args(a, "boolean");
+  return v.is_bool();
+}
+bool t_true(RenderState&, const Value& v, const CallArgs& a) {
+  no_args(a, "true");
+  return v.is_bool() && v.as_bool();
+}
+bool t_false(RenderState&, const Value& v, const CallArgs& a) {
+  no_args(a, "false");
+  return v.is_bool() && !v.as_bool();
+}
+bool t_integer(RenderState&, const Value& v, const CallArgs& a) {
+  no_args(a, "integer");
+  return v.is_int();
+}
+bool t_float(RenderState&, const Value& v, const CallArgs& a) {
+  no_args(a, "float");
+  return v.is_float();
+}
+bool t_number(RenderState&, const Value& v, const CallArgs& a) {
+  no_args(a, "number");
+  return v.is_number();
+}
+bool t_string(RenderState&, const Value& v, const CallArgs& a) {
+  no_args(a, "string");
+  return v.is_string();
+}
+bool t_mapping(RenderState&, const Value& v, const CallArgs& a) {
+  no_args(a, "mapping");
+  return v.is_dict();
+}
+bool t_callable(RenderState&, const Value& v, const CallArgs& a) {
+  no_args(a, "callable");
+  return v.is_callable();
+}
 
 bool t_iterable(RenderState&, const Value& v, const CallArgs& a) {
   no_args(a, "iterable");
@@ -80,9 +116,12 @@ bool t_sameas(RenderState&, const Value& v, const CallArgs& a) {
   const Value& other = one_arg(a, "sameas");
   if (v.type() != other.type()) return false;
   switch (v.type()) {
-    case Value::Type::List: return &v.as_list() == &other.as_list();
-    case Value::Type::Dict: return &v.as_dict() == &other.as_dict();
-    default: return equals(v, other);
+    case Value::Type::List:
+      return &v.as_list() == &other.as_list();
+    case Value::Type::Dict:
+      return &v.as_dict() == &other.as_dict();
+    default:
+      return equals(v, other);
   }
 }
 
@@ -114,19 +153,45 @@ bool t_test(RenderState&, const Value& v, const CallArgs& a) {
 }
 
 constexpr std::pair<std::string_view, TestFn> kTests[] = {
-    {"defined", t_defined},   {"undefined", t_undefined}, {"none", t_none},         {"boolean", t_boolean},
-    {"true", t_true},         {"false", t_false},         {"integer", t_integer},   {"float", t_float},
-    {"number", t_number},     {"string", t_string},       {"mapping", t_mapping},   {"iterable", t_iterable},
-    {"sequence", t_sequence}, {"callable", t_callable},   {"odd", t_odd},           {"even", t_even},
+    {"defined", t_defined},
+    {"undefined", t_undefined},
+    {"none", t_none},
+    {"boolean", t_boolean},
+    {"true", t_true},
+    {"false", t_false},
+    {"integer", t_integer},
+    {"float", t_float},
+    {"number", t_number},
+    {"string", t_string},
+    {"mapping", t_mapping},
+    {"iterable", t_iterable},
+    {"sequence", t_sequence},
+    {"callable", t_callable},
+    {"odd", t_odd},
+    {"even", t_even},
     {"divisibleby", t_divisibleby},
-    {"eq", t_eq},             {"equalto", t_eq},          {"==", t_eq},
-    {"ne", t_ne},             {"!=", t_ne},
-    {"lt", t_lt},             {"lessthan", t_lt},         {"<", t_lt},
-    {"le", t_le},             {"<=", t_le},
-    {"gt", t_gt},             {"greaterthan", t_gt},      {">", t_gt},
-    {"ge", t_ge},             {">=", t_ge},
-    {"in", t_in},             {"sameas", t_sameas},       {"lower", t_lower},       {"upper", t_upper},
-    {"escaped", t_escaped},   {"filter", t_filter},       {"test", t_test},
+    {"eq", t_eq},
+    {"equalto", t_eq},
+    {"==", t_eq},
+    {"ne", t_ne},
+    {"!=", t_ne},
+    {"lt", t_lt},
+    {"lessthan", t_lt},
+    {"<", t_lt},
+    {"le", t_le},
+    {"<=", t_le},
+    {"gt", t_gt},
+    {"greaterthan", t_gt},
+    {">", t_gt},
+    {"ge", t_ge},
+    {">=", t_ge},
+    {"in", t_in},
+    {"sameas", t_sameas},
+    {"lower", t_lower},
+    {"upper", t_upper},
+    {"escaped", t_escaped},
+    {"filter", t_filter},
+    {"test", t_test},
 };
 
 }  // namespace

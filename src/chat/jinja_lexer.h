@@ -22,7 +22,7 @@ struct Token {
 };
 
 struct LexOptions {
-  bool trim_blocks = true;    // Hugging Face renders chat templates with both on
+  bool trim_blocks = true;  // Hugging Face renders chat templates with both on
   bool lstrip_blocks = true;
   bool keep_trailing_newline = false;
 };

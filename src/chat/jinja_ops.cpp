@@ -12,25 +12,44 @@ namespace {
 
 const char* op_symbol(Op op) {
   switch (op) {
-    case Op::Add: return "+";
-    case Op::Sub: return "-";
-    case Op::Mul: return "*";
-    case Op::Div: return "/";
-    case Op::FloorDiv: return "//";
-    case Op::Mod: return "%";
-    case Op::Pow: return "**";
-    case Op::Concat: return "~";
-    case Op::Neg: return "-";
-    case Op::Pos: return "+";
-    case Op::Not: return "not";
-    case Op::Eq: return "==";
-    case Op::Ne: return "!=";
-    case Op::Lt: return "<";
-    case Op::Le: return "<=";
-    case Op::Gt: return ">";
-    case Op::Ge: return ">=";
-    case Op::In: return "in";
-    case Op::NotIn: return "not in";
+    case Op::Add:
+      return "+";
+    case Op::Sub:
+      return "-";
+    case Op::Mul:
+      return "*";
+    case Op::Div:
+      return "/";
+    case Op::FloorDiv:
+      return "//";
+    case Op::Mod:
+      return "%";
+    case Op::Pow:
+      return "**";
+    case Op::Concat:
+      return "~";
+    case Op::Neg:
+      return "-";
+    case Op::Pos:
+      return "+";
+    case Op::Not:
+      return "not";
+    case Op::Eq:
+      return "==";
+    case Op::Ne:
+      return "!=";
+    case Op::Lt:
+      return "<";
+    case Op::Le:
+      return "<=";
+    case Op::Gt:
+      return ">";
+    case Op::Ge:
+      return ">=";
+    case Op::In:
+      return "in";
+    case Op::NotIn:
+      return "not in";
   }
   return "?";
 }
@@ -90,7 +109,7 @@ Value repeat(RenderState& state, const Value& seq, int64_t times) {
   const auto& items = seq.as_list();
   if (!items.empty()) {
     state.count_work(items.size() > std::numeric_limits<uint64_t>::max() / n ? std::numeric_limits<uint64_t>::max()
-                                                                                : items.size() * n);
+                                                                             : items.size() * n);
   }
   std::vector<Value> out;
   for (uint64_t i = 0; i < n && !items.empty(); ++i) out.insert(out.end(), items.begin(), items.end());
@@ -113,7 +132,8 @@ Value power(const Value& a, const Value& b) {
   const double y = b.as_double();
   if (x == 0.0 && y < 0) fault("0.0 cannot be raised to a negative power");
   const double r = std::pow(x, y);
-  if (std::isnan(r) && !std::isnan(x) && !std::isnan(y)) fault("negative number cannot be raised to a fractional power");
+  if (std::isnan(r) && !std::isnan(x) && !std::isnan(y))
+    fault("negative number cannot be raised to a fractional power");
   return Value(r);
 }
 
@@ -246,24 +266,34 @@ bool contains(const Value& container, const Value& item) {
 
 bool compare_op(Op op, const Value& a, const Value& b) {
   switch (op) {
-    case Op::Eq: return equals(a, b);
-    case Op::Ne: return !equals(a, b);
-    case Op::In: return contains(b, a);
-    case Op::NotIn: return !contains(b, a);
-    default: break;
+    case Op::Eq:
+      return equals(a, b);
+    case Op::Ne:
+      return !equals(a, b);
+    case Op::In:
+      return contains(b, a);
+    case Op::NotIn:
+      return !contains(b, a);
+    default:
+      break;
   }
   if (a.is_float() && std::isnan(a.as_double())) return false;  // every comparison with NaN is false
   if (b.is_float() && std::isnan(b.as_double())) return false;
-  const bool comparable = (a.is_number() && b.is_number()) || (a.is_string() && b.is_string()) ||
-                          (a.is_list() && b.is_list());
+  const bool comparable =
+      (a.is_number() && b.is_number()) || (a.is_string() && b.is_string()) || (a.is_list() && b.is_list());
   if (!comparable) fault("'{}' not supported between '{}' and '{}'", op_symbol(op), a.type_name(), b.type_name());
   const int c = compare(a, b);
   switch (op) {
-    case Op::Lt: return c < 0;
-    case Op::Le: return c <= 0;
-    case Op::Gt: return c > 0;
-    case Op::Ge: return c >= 0;
-    default: fault("internal error: '{}' is not a comparison", op_symbol(op));
+    case Op::Lt:
+      return c < 0;
+    case Op::Le:
+      return c <= 0;
+    case Op::Gt:
+      return c > 0;
+    case Op::Ge:
+      return c >= 0;
+    default:
+      fault("internal error: '{}' is not a comparison", op_symbol(op));
   }
 }
 

@@ -56,14 +56,22 @@ class Parser {
 
   static std::string describe(const Token& t) {
     switch (t.type) {
-      case TokenType::Eof: return "end of template";
-      case TokenType::Text: return "text";
-      case TokenType::VarBegin: return "'{{'";
-      case TokenType::VarEnd: return "'}}'";
-      case TokenType::BlockBegin: return "'{%'";
-      case TokenType::BlockEnd: return "'%}'";
-      case TokenType::String: return "string literal";
-      default: return "'" + t.text + "'";
+      case TokenType::Eof:
+        return "end of template";
+      case TokenType::Text:
+        return "text";
+      case TokenType::VarBegin:
+        return "'{{'";
+      case TokenType::VarEnd:
+        return "'}}'";
+      case TokenType::BlockBegin:
+        return "'{%'";
+      case TokenType::BlockEnd:
+        return "'%}'";
+      case TokenType::String:
+        return "string literal";
+      default:
+        return "'" + t.text + "'";
     }
   }
 
@@ -89,7 +97,8 @@ class Parser {
   // Bounds recursion of the parser itself (nested blocks, parentheses, unary chains).
   struct DepthGuard {
     DepthGuard(Parser& p, const Token& at) : parser(p) {
-      if (++parser.depth_ > kMaxParseDepth) parser.error(at, fmt::format("template nested deeper than {} levels", kMaxParseDepth));
+      if (++parser.depth_ > kMaxParseDepth)
+        parser.error(at, fmt::format("template nested deeper than {} levels", kMaxParseDepth));
     }
     ~DepthGuard() { --parser.depth_; }
     Parser& parser;
@@ -197,8 +206,8 @@ class Parser {
       expect_block_end();
       return s;
     }
-    static constexpr std::string_view kUnsupported[] = {"include", "extends", "block", "import", "from", "do",
-                                                        "autoescape", "trans"};
+    static constexpr std::string_view kUnsupported[] = {"include", "extends", "block",      "import",
+                                                        "from",    "do",      "autoescape", "trans"};
     if (std::find(std::begin(kUnsupported), std::end(kUnsupported), name) != std::end(kUnsupported)) {
       error(tag, fmt::format("the '{}' tag is not supported in chat templates", name));
     }
@@ -486,7 +495,12 @@ class Parser {
       if (cur().type == TokenType::Op && (cur().text == "==" || cur().text == "!=" || cur().text == "<" ||
                                           cur().text == "<=" || cur().text == ">" || cur().text == ">=")) {
         const std::string& t = cur().text;
-        op = t == "==" ? Op::Eq : t == "!=" ? Op::Ne : t == "<" ? Op::Lt : t == "<=" ? Op::Le : t == ">" ? Op::Gt : Op::Ge;
+        op = t == "=="   ? Op::Eq
+             : t == "!=" ? Op::Ne
+             : t == "<"  ? Op::Lt
+             : t == "<=" ? Op::Le
+             : t == ">"  ? Op::Gt
+                         : Op::Ge;
         advance();
       } else if (is_name("in")) {
         op = Op::In;
@@ -761,7 +775,6 @@ class Parser {
   // filters with `{% if 'from_json' is filter %}`).
   int soft_ = 0;
 };
-
 
 }  // namespace
 

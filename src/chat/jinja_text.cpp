@@ -82,8 +82,7 @@ std::string to_upper(std::string_view s) {
 }
 
 bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' ||
-         (c >= '\x1c' && c <= '\x1f');
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || (c >= '\x1c' && c <= '\x1f');
 }
 
 std::string_view strip(std::string_view s, const std::string* chars, bool left, bool right) {
@@ -160,8 +159,7 @@ std::vector<std::string> rsplit(std::string_view s, const std::string* sep, int6
   return {reversed.rbegin(), reversed.rend()};
 }
 
-std::string replace(std::string_view s, std::string_view from, std::string_view to, int64_t count,
-                    size_t max_bytes) {
+std::string replace(std::string_view s, std::string_view from, std::string_view to, int64_t count, size_t max_bytes) {
   std::string out;
   auto append = [&](std::string_view piece) {
     if (out.size() + piece.size() > max_bytes) fault("replace(): result exceeds {} bytes", max_bytes);

@@ -24,8 +24,7 @@ std::string_view strip(std::string_view s, const std::string* chars, bool left, 
 std::vector<std::string> split(std::string_view s, const std::string* sep, int64_t maxsplit);
 std::vector<std::string> rsplit(std::string_view s, const std::string* sep, int64_t maxsplit);
 // str.replace(old, new, count); count < 0 replaces all. Faults when the result exceeds max_bytes.
-std::string replace(std::string_view s, std::string_view from, std::string_view to, int64_t count,
-                    size_t max_bytes);
+std::string replace(std::string_view s, std::string_view from, std::string_view to, int64_t count, size_t max_bytes);
 // str.splitlines() for "\n", "\r\n" and "\r".
 std::vector<std::string_view> split_lines(std::string_view s);
 

@@ -112,13 +112,27 @@ void write_json_string(CappedWriter& w, std::string_view s, bool ensure_ascii) {
     const char c = cp[0];
     if (cp.size() == 1 && static_cast<unsigned char>(c) < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
         default:
           if (static_cast<unsigned char>(c) < 0x20) {
             out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
@@ -241,7 +255,8 @@ thread_local WorkBudget* WorkBudget::current_ = nullptr;
 
 namespace {
 int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 }  // namespace
 
@@ -253,7 +268,8 @@ WorkBudget::WorkBudget(size_t max_string_bytes, uint64_t max_text_bytes, uint64_
       start_ns_(now_ns()) {}
 
 void WorkBudget::charge_text(size_t bytes) {
-  if (bytes > max_string_bytes_) fault("template builds a string of {} bytes, over the {} allowed", bytes, max_string_bytes_);
+  if (bytes > max_string_bytes_)
+    fault("template builds a string of {} bytes, over the {} allowed", bytes, max_string_bytes_);
   text_bytes_ += bytes;
   if (text_bytes_ > max_text_bytes_) fault("template builds more than {} bytes of text in all", max_text_bytes_);
   if (bytes > 4096) check_clock();
@@ -418,16 +434,26 @@ int Value::depth() const {
 
 const char* Value::type_name() const {
   switch (type()) {
-    case Type::Undefined: return "undefined";
-    case Type::None: return "NoneType";
-    case Type::Bool: return "bool";
-    case Type::Int: return "int";
-    case Type::Float: return "float";
-    case Type::String: return "str";
-    case Type::List: return "list";
-    case Type::Dict: return "dict";
-    case Type::Namespace: return "Namespace";
-    case Type::Callable: return "function";
+    case Type::Undefined:
+      return "undefined";
+    case Type::None:
+      return "NoneType";
+    case Type::Bool:
+      return "bool";
+    case Type::Int:
+      return "int";
+    case Type::Float:
+      return "float";
+    case Type::String:
+      return "str";
+    case Type::List:
+      return "list";
+    case Type::Dict:
+      return "dict";
+    case Type::Namespace:
+      return "Namespace";
+    case Type::Callable:
+      return "function";
   }
   return "?";
 }

@@ -3,11 +3,10 @@
 // (what Hugging Face renders chat templates with): Python truthiness, str()/repr() rendering,
 // int/float arithmetic, ordered dicts. Lists and dicts are immutable once built and shared by
 // pointer, so copying a Value is cheap. Namespaces (namespace()) are the one mutable container.
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,8 +32,8 @@ struct CallArgs;
 class WorkBudget {
  public:
   WorkBudget(size_t max_string_bytes, uint64_t max_text_bytes, uint64_t max_iterations, double max_seconds);
-  void charge_text(size_t bytes);       // a string of `bytes` was built
-  void charge_iterations(uint64_t n);   // n loop iterations, list items or calls
+  void charge_text(size_t bytes);      // a string of `bytes` was built
+  void charge_iterations(uint64_t n);  // n loop iterations, list items or calls
   size_t max_string_bytes() const { return max_string_bytes_; }
 
   // The budget of the render running on this thread, or null outside a render.
@@ -136,7 +135,7 @@ class Value {
   bool is_callable() const { return type() == Type::Callable; }
 
   bool as_bool() const { return std::get<bool>(v_); }
-  int64_t as_int() const;  // Int or Bool
+  int64_t as_int() const;    // Int or Bool
   double as_double() const;  // Int, Float or Bool
   const std::string& as_string() const { return *std::get<std::shared_ptr<const std::string>>(v_); }
   const std::vector<Value>& as_list() const { return std::get<std::shared_ptr<const List>>(v_)->items; }
@@ -165,8 +164,8 @@ class Value {
   explicit Value(NoneTag) : v_(NoneTag{}) {}
   explicit Value(Namespace n) : v_(std::move(n)) {}
 
-  std::variant<UndefinedTag, NoneTag, bool, int64_t, double, std::shared_ptr<const std::string>, std::shared_ptr<const List>,
-               std::shared_ptr<const Dict>, Namespace, std::shared_ptr<const Callable>>
+  std::variant<UndefinedTag, NoneTag, bool, int64_t, double, std::shared_ptr<const std::string>,
+               std::shared_ptr<const List>, std::shared_ptr<const Dict>, Namespace, std::shared_ptr<const Callable>>
       v_;
 };
 
@@ -191,7 +190,7 @@ bool equals(const Value& a, const Value& b);
 int compare(const Value& a, const Value& b, bool case_insensitive = false);
 
 struct JsonFormat {
-  int indent = -1;  // < 0: single line
+  int indent = -1;                            // < 0: single line
   std::optional<std::string> item_separator;  // default ", " (or "," when indenting), as json.dumps
   std::string key_separator = ": ";
   bool ensure_ascii = false;

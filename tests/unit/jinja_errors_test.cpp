@@ -36,18 +36,21 @@ TEST(JinjaErrors, UnknownFilterNamesLineAndColumn) {
 TEST(JinjaErrors, UnknownTestAndTag) {
   EXPECT_EQ(error_of("{{ x is shiny }}"), "template line 1, column 9: unknown test 'shiny'");
   EXPECT_EQ(error_of("{% frobnicate %}"), "template line 1, column 4: unknown tag 'frobnicate'");
-  EXPECT_TRUE(contains(error_of("{% include 'x.html' %}"), "'include' tag is not supported")) << error_of("{% include 'x' %}");
+  EXPECT_TRUE(contains(error_of("{% include 'x.html' %}"), "'include' tag is not supported"))
+      << error_of("{% include 'x' %}");
 }
 
 TEST(JinjaErrors, UnknownFilterInAnIfFailsOnlyWhenItRuns) {
   EXPECT_EQ(render("{% if false %}{{ x | from_json }}{% endif %}ok"), "ok");
   EXPECT_EQ(render("{{ (x | nope) if false else 'ok' }}"), "ok");
-  EXPECT_EQ(error_of("{% if true %}{{ x | from_json }}{% endif %}"), "template line 1, column 21: unknown filter 'from_json'");
+  EXPECT_EQ(error_of("{% if true %}{{ x | from_json }}{% endif %}"),
+            "template line 1, column 21: unknown filter 'from_json'");
   EXPECT_TRUE(contains(error_of("{% for i in [1] %}{{ i | from_json }}{% endfor %}"), "unknown filter 'from_json'"));
 }
 
 TEST(JinjaErrors, UnbalancedBlocks) {
-  EXPECT_EQ(error_of("{% for x in y %}\nbody"), "template line 2, column 5: unexpected end of template, expected 'endfor'");
+  EXPECT_EQ(error_of("{% for x in y %}\nbody"),
+            "template line 2, column 5: unexpected end of template, expected 'endfor'");
   EXPECT_EQ(error_of("{% if x %}a{% endfor %}"),
             "template line 1, column 12: unexpected 'endfor', expected 'elif' or 'else' or 'endif'");
   EXPECT_TRUE(contains(error_of("{% endif %}"), "unexpected 'endif'"));
@@ -71,7 +74,8 @@ TEST(JinjaErrors, RuntimeErrorsNameTheExpression) {
 }
 
 TEST(JinjaErrors, SetAttributeNeedsANamespace) {
-  EXPECT_TRUE(contains(error_of("{% set d = {} %}{% set d.x = 1 %}"), "only namespace() objects take attribute assignment"));
+  EXPECT_TRUE(
+      contains(error_of("{% set d = {} %}{% set d.x = 1 %}"), "only namespace() objects take attribute assignment"));
 }
 
 TEST(JinjaErrors, UnpackingChecksTheCount) {
@@ -100,29 +104,33 @@ TEST(JinjaLimits, HugeRangeFailsAtOnce) {
 TEST(JinjaLimits, NestedLoopsStopAtTheIterationBudget) {
   RenderLimits limits;
   limits.max_loop_iterations = 20000;
-  const std::string e = error_of("{% for a in range(100) %}{% for b in range(100) %}{% for c in range(100) %}{% endfor %}"
-                                 "{% endfor %}{% endfor %}",
-                                 json::object(), limits);
+  const std::string e = error_of(
+      "{% for a in range(100) %}{% for b in range(100) %}{% for c in range(100) %}{% endfor %}"
+      "{% endfor %}{% endfor %}",
+      json::object(), limits);
   EXPECT_TRUE(contains(e, "exceeds 20000 loop iterations")) << e;
 }
 
 TEST(JinjaLimits, OutputIsCapped) {
   RenderLimits limits;
   limits.max_output_bytes = 1000;
-  EXPECT_TRUE(contains(error_of("{% for i in range(200) %}xxxxxxxxxx{% endfor %}", json::object(), limits), "output exceeds 1000 bytes"));
+  EXPECT_TRUE(contains(error_of("{% for i in range(200) %}xxxxxxxxxx{% endfor %}", json::object(), limits),
+                       "output exceeds 1000 bytes"));
   EXPECT_TRUE(contains(error_of("{{ 'x' * 100000000000 }}"), "exceeds"));
   EXPECT_TRUE(contains(error_of("{{ [1] * 100000000000 }}"), "loop iterations"));
 }
 
 TEST(JinjaLimits, StringDoublingIsCapped) {
-  const std::string e = error_of("{% set ns = namespace(s='x') %}{% for i in range(100) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}");
+  const std::string e =
+      error_of("{% set ns = namespace(s='x') %}{% for i in range(100) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}");
   EXPECT_TRUE(contains(e, "exceeds")) << e;
 }
 
 TEST(JinjaLimits, TextBuiltInAllIsCapped) {
   RenderLimits limits;
   limits.max_text_bytes = 1000000;
-  const std::string e = error_of("{% for i in range(1000) %}{% set s = 'x' * 10000 %}{% endfor %}", json::object(), limits);
+  const std::string e =
+      error_of("{% for i in range(1000) %}{% set s = 'x' * 10000 %}{% endfor %}", json::object(), limits);
   EXPECT_TRUE(contains(e, "more than 1000000 bytes of text")) << e;
 }
 
@@ -130,17 +138,19 @@ TEST(JinjaLimits, WallClockDeadlineStopsSlowTemplates) {
   RenderLimits limits;
   limits.max_seconds = 0.2;
   // A million comparisons of two 1 MB strings: well within the iteration budget, far too slow.
-  const std::string e = error_of("{% set a = 'x' * 1000000 %}{% set b = 'x' * 1000000 %}{% for i in range(1000000) %}"
-                                 "{% if a == b %}{% endif %}{% endfor %}",
-                                 json::object(), limits);
+  const std::string e = error_of(
+      "{% set a = 'x' * 1000000 %}{% set b = 'x' * 1000000 %}{% for i in range(1000000) %}"
+      "{% if a == b %}{% endif %}{% endfor %}",
+      json::object(), limits);
   EXPECT_TRUE(contains(e, "took longer than 0.2 seconds")) << e;
 }
 
 TEST(JinjaLimits, ExponentialMacroCallsCountAsWork) {
   RenderLimits limits;
   limits.max_loop_iterations = 10000;
-  const std::string e = error_of("{% macro f(n) %}{% if n < 40 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}",
-                                 json::object(), limits);
+  const std::string e =
+      error_of("{% macro f(n) %}{% if n < 40 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}",
+               json::object(), limits);
   EXPECT_TRUE(contains(e, "exceeds 10000 loop iterations")) << e;
 }
 
@@ -180,7 +190,8 @@ TEST(JinjaLimits, ModerateNestingStillWorks) {
 }
 
 TEST(JinjaLimits, DeeplyNestedValuesAreRefused) {
-  const std::string e = error_of("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}");
+  const std::string e =
+      error_of("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}");
   EXPECT_TRUE(contains(e, "nested deeper")) << e;
   json deep = json::array();
   for (int i = 0; i < 1000; ++i) deep = json::array({deep});

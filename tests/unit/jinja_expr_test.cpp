@@ -21,7 +21,8 @@ json sample() {
 TEST(JinjaExpr, LiteralsRenderLikePythonStr) {
   EXPECT_EQ(render("{{ 1 }}|{{ 1.0 }}|{{ true }}|{{ False }}|{{ none }}|{{ None }}|{{ 'a' }}"),
             "1|1.0|True|False|None|None|a");
-  EXPECT_EQ(render("{{ [1, 'a', none, true] }}|{{ {'a': 1} }}|{{ {} }}|{{ [] }}"), "[1, 'a', None, True]|{'a': 1}|{}|[]");
+  EXPECT_EQ(render("{{ [1, 'a', none, true] }}|{{ {'a': 1} }}|{{ {} }}|{{ [] }}"),
+            "[1, 'a', None, True]|{'a': 1}|{}|[]");
   EXPECT_EQ(render("{{ ('a', 'b') }}|{{ () }}|{{ (1,) }}"), "('a', 'b')|()|(1,)");
   EXPECT_EQ(render("{{ ['it\\'s', \"q\\\"\"] }}"), "[\"it's\", 'q\"']");
 }
@@ -46,10 +47,12 @@ TEST(JinjaExpr, StringAndListOperators) {
 }
 
 TEST(JinjaExpr, ComparisonsChainAndMixNumbers) {
-  EXPECT_EQ(render("{{ 1 < 2 < 3 }}|{{ 3 > 2 > 2 }}|{{ 1 == 1.0 }}|{{ true == 1 }}|{{ 'a' < 'b' }}|{{ [1,2] < [1,3] }}"),
-            "True|False|True|True|True|True");
-  EXPECT_EQ(render("{{ 1 != 2 }}|{{ 'a' == 'a' }}|{{ [1, [2]] == [1, [2]] }}|{{ {'a': 1} == {'a': 1} }}|{{ 1 == '1' }}"),
-            "True|True|True|True|False");
+  EXPECT_EQ(
+      render("{{ 1 < 2 < 3 }}|{{ 3 > 2 > 2 }}|{{ 1 == 1.0 }}|{{ true == 1 }}|{{ 'a' < 'b' }}|{{ [1,2] < [1,3] }}"),
+      "True|False|True|True|True|True");
+  EXPECT_EQ(
+      render("{{ 1 != 2 }}|{{ 'a' == 'a' }}|{{ [1, [2]] == [1, [2]] }}|{{ {'a': 1} == {'a': 1} }}|{{ 1 == '1' }}"),
+      "True|True|True|True|False");
 }
 
 TEST(JinjaExpr, MembershipTests) {
@@ -58,8 +61,10 @@ TEST(JinjaExpr, MembershipTests) {
 }
 
 TEST(JinjaExpr, BooleanOperatorsReturnOperands) {
-  EXPECT_EQ(render("{{ true and 'x' }}|{{ 0 or 'y' }}|{{ not 0 }}|{{ none or [] }}|{{ '' and 1 }}|{{ 5 > 3 and 'a' or 'b' }}"),
-            "x|y|True|[]||a");
+  EXPECT_EQ(
+      render(
+          "{{ true and 'x' }}|{{ 0 or 'y' }}|{{ not 0 }}|{{ none or [] }}|{{ '' and 1 }}|{{ 5 > 3 and 'a' or 'b' }}"),
+      "x|y|True|[]||a");
   EXPECT_EQ(render("{{ not 1 == 2 }}|{{ not (true and false) }}"), "True|True");
 }
 
@@ -79,8 +84,9 @@ TEST(JinjaExpr, AttributeAccessPrefersMethodsSubscriptPrefersKeys) {
 }
 
 TEST(JinjaExpr, SlicesFollowPython) {
-  EXPECT_EQ(render("{{ 'hello'[1:3] }}|{{ 'hello'[::-1] }}|{{ [1,2,3,4,5][1::2] }}|{{ [1,2,3][-2:] }}|{{ [1,2,3][:-1] }}"),
-            "el|olleh|[2, 4]|[2, 3]|[1, 2]");
+  EXPECT_EQ(
+      render("{{ 'hello'[1:3] }}|{{ 'hello'[::-1] }}|{{ [1,2,3,4,5][1::2] }}|{{ [1,2,3][-2:] }}|{{ [1,2,3][:-1] }}"),
+      "el|olleh|[2, 4]|[2, 3]|[1, 2]");
   EXPECT_EQ(render("{{ [1,2,3][5:] }}|{{ [1,2,3][::-2] }}|{{ 'abc'[10:-10:-1] }}"), "[]|[3, 1]|cba");
 }
 
@@ -96,23 +102,32 @@ TEST(JinjaExpr, FiltersBindTighterThanArithmetic) {
 }
 
 TEST(JinjaExpr, PercentFormattingFollowsPython) {
-  EXPECT_EQ(render("{{ '%s-%s' % (1, 'a') }}|{{ '%d' % 3.7 }}|{{ '%5.2f|' % 3.14159 }}|{{ '%-5s|' % 'ab' }}|{{ '%05d' % 42 }}"),
-            "1-a|3| 3.14||ab   ||00042");
+  EXPECT_EQ(
+      render(
+          "{{ '%s-%s' % (1, 'a') }}|{{ '%d' % 3.7 }}|{{ '%5.2f|' % 3.14159 }}|{{ '%-5s|' % 'ab' }}|{{ '%05d' % 42 }}"),
+      "1-a|3| 3.14||ab   ||00042");
   EXPECT_EQ(render("{{ '%(a)s+%(b)d' % {'a': 'x', 'b': 2} }}|{{ '%s' % [1, 2] }}|{{ '%r' % 'a' }}|{{ '%x' % 255 }}"),
             "x+2|[1, 2]|'a'|ff");
 }
 
 TEST(JinjaExpr, StringMethods) {
-  EXPECT_EQ(render("{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'a b c'.split(' ', 1) }}|{{ 'a b c'.rsplit(' ', 1) }}"),
-            "['a', 'b', '', 'c']|['a', 'b']|['a', 'b c']|['a b', 'c']");
-  EXPECT_EQ(render("{{ 'abc'.startswith('ab') }}|{{ 'abc'.endswith(('x','c')) }}|{{ 'aXbX'.replace('X','-') }}|{{ 'aXbX'.replace('X','-', 1) }}"),
-            "True|True|a-b-|a-bX");
+  EXPECT_EQ(
+      render(
+          "{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'a b c'.split(' ', 1) }}|{{ 'a b c'.rsplit(' ', 1) }}"),
+      "['a', 'b', '', 'c']|['a', 'b']|['a', 'b c']|['a b', 'c']");
+  EXPECT_EQ(
+      render(
+          "{{ 'abc'.startswith('ab') }}|{{ 'abc'.endswith(('x','c')) }}|{{ 'aXbX'.replace('X','-') }}|{{ 'aXbX'.replace('X','-', 1) }}"),
+      "True|True|a-b-|a-bX");
   EXPECT_EQ(render("{{ 'hello'.find('l') }}|{{ 'hello'.rfind('l') }}|{{ 'hello'.find('z') }}|{{ 'hello'.count('l') }}"),
             "2|3|-1|2");
-  EXPECT_EQ(render("[{{ '\\n\\nx\\n'.strip('\\n') }}][{{ 'xay'.lstrip('x') }}][{{ ' a '.rstrip() }}][{{ ' x '.strip() }}]"),
-            "[x][ay][ a][x]");
-  EXPECT_EQ(render("{{ 'hello world'.title() }}|{{ 'hELLO'.capitalize() }}|{{ 'Ab'.upper() }}{{ 'Ab'.lower() }}|{{ '-'.join(['a', 'b']) }}"),
-            "Hello World|Hello|ABab|a-b");
+  EXPECT_EQ(
+      render("[{{ '\\n\\nx\\n'.strip('\\n') }}][{{ 'xay'.lstrip('x') }}][{{ ' a '.rstrip() }}][{{ ' x '.strip() }}]"),
+      "[x][ay][ a][x]");
+  EXPECT_EQ(
+      render(
+          "{{ 'hello world'.title() }}|{{ 'hELLO'.capitalize() }}|{{ 'Ab'.upper() }}{{ 'Ab'.lower() }}|{{ '-'.join(['a', 'b']) }}"),
+      "Hello World|Hello|ABab|a-b");
   EXPECT_EQ(render("{{ '123'.isdigit() }}|{{ 'ab1'.isalpha() }}|{{ 'a\\nb'.splitlines() }}"), "True|False|['a', 'b']");
 }
 

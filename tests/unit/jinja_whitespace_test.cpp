@@ -20,9 +20,7 @@ TEST(JinjaWhitespace, LstripBlocksDropsIndentBeforeABlockTag) {
   EXPECT_EQ(render("line1\n  {% if true %}\n  inside\n  {% endif %}\nline2\n"), "line1\n  inside\nline2");
 }
 
-TEST(JinjaWhitespace, LstripDoesNotTouchExpressionTags) {
-  EXPECT_EQ(render("x\n  {{ 1 }}\ny"), "x\n  1\ny");
-}
+TEST(JinjaWhitespace, LstripDoesNotTouchExpressionTags) { EXPECT_EQ(render("x\n  {{ 1 }}\ny"), "x\n  1\ny"); }
 
 TEST(JinjaWhitespace, LstripOnlyAppliesWhenTheTagStartsTheLine) {
   EXPECT_EQ(render("{% if true %}  {% endif %}|"), "  |");
