@@ -539,6 +539,7 @@ bool equals(const Value& a, const Value& b) {
     case Value::Type::String:
       return a.as_string() == b.as_string();
     case Value::Type::List: {
+      if (a.is_tuple() != b.is_tuple()) return false;  // Python: (1, 2) != [1, 2]
       const auto& x = a.as_list();
       const auto& y = b.as_list();
       if (x.size() != y.size()) return false;

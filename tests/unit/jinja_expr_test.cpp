@@ -50,6 +50,7 @@ TEST(JinjaExpr, ComparisonsChainAndMixNumbers) {
   EXPECT_EQ(
       render("{{ 1 < 2 < 3 }}|{{ 3 > 2 > 2 }}|{{ 1 == 1.0 }}|{{ true == 1 }}|{{ 'a' < 'b' }}|{{ [1,2] < [1,3] }}"),
       "True|False|True|True|True|True");
+  EXPECT_EQ(render("{{ (1, 2) == (1, 2) }}|{{ (1, 2) == [1, 2] }}"), "True|False");
   EXPECT_EQ(
       render("{{ 1 != 2 }}|{{ 'a' == 'a' }}|{{ [1, [2]] == [1, [2]] }}|{{ {'a': 1} == {'a': 1} }}|{{ 1 == '1' }}"),
       "True|True|True|True|False");
