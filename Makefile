@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 PARALLAX := $(BUILD_DIR)/parallax
 
-.PHONY: all deps configure build test demo bench clean
+.PHONY: all deps js-deps configure build test demo bench clean
 
 all: build
 
@@ -19,7 +19,15 @@ configure: deps $(BUILD_DIR)/build.ninja
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build
+# The JavaScript references (@huggingface/jinja, tokenizer data) for conformance tests; the
+# e2e client installs its own packages (tests/e2e/run.sh).
+js-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+	  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	    npm ci --no-audit --no-fund --loglevel=error; fi; \
+	else echo "js-deps: npm not found; JavaScript conformance tests will be skipped"; fi
+
+test: build js-deps
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 demo: build

@@ -9,6 +9,12 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
 )
 
+# Node.js and npm run the end-to-end client and the JavaScript reference implementations; a
+# machine that already has them (from any source) keeps its own.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,12 +1,10 @@
 #pragma once
 // Turns OpenAI chat messages into the prompt text the model was trained on.
 //
-// For now every model gets ChatML:
+// A model with a chat template (tokenizer.chat_template) gets it rendered by our Jinja
+// interpreter, with bos_token / eos_token and `kwargs` (chat_template_kwargs, e.g.
+// enable_thinking) as variables. A model without one gets ChatML:
 //   <|im_start|>{role}\n{content}<|im_end|>\n ... [<|im_start|>assistant\n]
-// TODO(jinja): when src/chat/chat_template.h lands, render the model's own template
-// (tokenizer.chat_template()) here, with `kwargs` (chat_template_kwargs) as extra variables
-// and ChatML only for models without a template. The one line to change is marked below in
-// chat_prompt.cpp; callers stay the same.
 #include <nlohmann/json.hpp>
 
 #include <string>
