@@ -3,6 +3,8 @@
 // the whole model bit for bit.
 #include <gtest/gtest.h>
 
+#include "unit/test_temp_dir.h"
+
 #include <cmath>
 #include <filesystem>
 
@@ -51,7 +53,7 @@ SynthSpec spec_for(const Case& c) {
 }
 
 std::string synth(const Case& c) {
-  const std::string path = ::testing::TempDir() + "ref_" + case_label(c) + ".gguf";
+  const std::string path = px::test::temp_dir() + "ref_" + case_label(c) + ".gguf";
   write_synthetic_model(spec_for(c), path);
   return path;
 }
@@ -157,7 +159,7 @@ TEST(ForwardShards, TwoLayerRangesEqualWholeModelBitForBit) {
     spec.arch = arch;
     spec.n_layers = 4;
     spec.type = DType::Q8_0;
-    const std::string path = ::testing::TempDir() + "split_" + arch + ".gguf";
+    const std::string path = px::test::temp_dir() + "split_" + arch + ".gguf";
     write_synthetic_model(spec, path);
     auto file = GgufFile::open(path);
     ThreadPool pool(2);
@@ -179,7 +181,7 @@ TEST(ForwardShards, TwoLayerRangesEqualWholeModelBitForBit) {
 TEST(ForwardShards, ShardLoadsOnlyItsOwnEnds) {
   SynthSpec spec;
   spec.n_layers = 4;
-  const std::string path = ::testing::TempDir() + "ends.gguf";
+  const std::string path = px::test::temp_dir() + "ends.gguf";
   write_synthetic_model(spec, path);
   auto file = GgufFile::open(path);
   ModelShard middle(file, LayerRange{1, 3});
@@ -197,7 +199,7 @@ TEST(ForwardShards, Llama3RopeFactorsDivideTheFrequencies) {
   spec.n_embd = 256;
   spec.n_heads = 2;  // head_dim 128, as in Llama 3
   spec.n_kv_heads = 1;
-  const std::string path = ::testing::TempDir() + "llama3_rope.gguf";
+  const std::string path = px::test::temp_dir() + "llama3_rope.gguf";
   write_synthetic_model(spec, path);
   auto shard = ModelShard::load(path);
   const std::vector<float> factors = llama3_rope_factors(128, spec.rope_base);
@@ -214,7 +216,7 @@ TEST(ForwardShards, Llama3RopeFactorsDivideTheFrequencies) {
 TEST(ForwardBatching, SequencesInOneBatchEqualEachAlone) {
   SynthSpec spec;
   spec.type = DType::Q4_0;
-  const std::string path = ::testing::TempDir() + "batching.gguf";
+  const std::string path = px::test::temp_dir() + "batching.gguf";
   write_synthetic_model(spec, path);
   auto shard = ModelShard::load(path);
   ThreadPool pool(2);
@@ -243,7 +245,7 @@ TEST(ForwardBatching, SequencesInOneBatchEqualEachAlone) {
 
 TEST(ForwardValidation, RejectsBadBatchesWithoutTouchingTheCache) {
   SynthSpec spec;
-  const std::string path = ::testing::TempDir() + "validation.gguf";
+  const std::string path = px::test::temp_dir() + "validation.gguf";
   write_synthetic_model(spec, path);
   auto shard = ModelShard::load(path);
   ThreadPool pool(1);

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/test_temp_dir.h"
+
 #include "core/thread_pool.h"
 #include "model/gguf.h"
 #include "model/synth.h"
@@ -15,7 +17,7 @@ namespace {
 class BatchEngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    path_ = ::testing::TempDir() + "batch_engine.gguf";
+    path_ = px::test::temp_dir() + "batch_engine.gguf";
     SynthSpec spec;
     spec.arch = "qwen3";
     spec.n_layers = 2;

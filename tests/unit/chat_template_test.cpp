@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/test_temp_dir.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -187,7 +189,7 @@ std::string read_file(const fs::path& path) {
 
 // Renders each {template, context} with tests/js/render_template.mjs in one node process.
 std::vector<std::string> render_with_reference(const json& cases) {
-  const fs::path dir = fs::path(::testing::TempDir());
+  const fs::path dir = fs::path(px::test::temp_dir());
   const fs::path input = dir / "px_jinja_reference_in.json";
   const fs::path output = dir / "px_jinja_reference_out.json";
   std::ofstream(input, std::ios::binary) << json{{"batch", cases}}.dump();

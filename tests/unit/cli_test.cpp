@@ -1,5 +1,7 @@
 // The `parallax` binary end to end: synth → info → generate, and its error reporting.
 #include <gtest/gtest.h>
+
+#include "unit/test_temp_dir.h"
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -32,7 +34,7 @@ CommandResult run_parallax(const std::string& args) {
   return r;
 }
 
-std::string temp(const std::string& name) { return ::testing::TempDir() + "cli_" + name; }
+std::string temp(const std::string& name) { return px::test::temp_dir() + "cli_" + name; }
 
 TEST(Cli, SynthInfoAndGreedyGenerateMatchTheLibrary) {
   const std::string model = temp("model.gguf");

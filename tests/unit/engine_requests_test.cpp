@@ -2,6 +2,8 @@
 // stop tokens, logprobs, seeds and RNG streams, the bounded queue, cancel, timeout, stats.
 #include <gtest/gtest.h>
 
+#include "unit/test_temp_dir.h"
+
 #include <chrono>
 
 #include "core/thread_pool.h"
@@ -27,7 +29,7 @@ const std::string& model_path() {
     spec.n_ff = 128;
     spec.n_ctx = 1024;
     spec.seed = 11;
-    const std::string p = ::testing::TempDir() + "serial_engine_model.gguf";
+    const std::string p = px::test::temp_dir() + "serial_engine_model.gguf";
     write_synthetic_model(spec, p);
     return p;
   }();
