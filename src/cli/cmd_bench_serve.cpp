@@ -4,8 +4,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "cli/commands.h"
 #include "core/thread_pool.h"
@@ -33,20 +35,17 @@ std::vector<int32_t> synthetic_prompt(int n, int n_vocab, uint64_t stream) {
   return p;
 }
 
-// Waits for a stream's end; returns the time its first token arrived.
-Clock::time_point drain(RequestStream& stream, Clock::time_point start) {
+// Waits for a stream's end; returns when each of its tokens arrived.
+std::vector<Clock::time_point> drain(RequestStream& stream) {
   StreamEvent event;
-  Clock::time_point first = start;
-  bool seen = false;
+  std::vector<Clock::time_point> arrivals;
   while (true) {
     if (!stream.next(event, std::chrono::milliseconds(100))) continue;
-    if (!seen && !event.tokens.empty()) {
-      first = Clock::now();
-      seen = true;
-    }
+    arrivals.insert(arrivals.end(), event.tokens.size(), Clock::now());
     if (event.finish != FinishReason::None) {
       if (event.finish == FinishReason::Error) fail("request failed: {}", event.error);
-      return first;
+      if (arrivals.empty()) fail("a request finished without a token");
+      return arrivals;
     }
   }
 }
@@ -79,13 +78,37 @@ void run_bench_serve(const BenchServeArgs& args) {
   for (int streams : args.concurrency) {
     auto engine = make_engine(shard, tokenizer, pool, streams, true, args.prompt_tokens + args.decode_tokens + 16);
     std::vector<std::shared_ptr<RequestStream>> handles;
-    const auto start = Clock::now();
     for (int s = 0; s < streams; ++s) {
       handles.push_back(engine->submit(synthetic_prompt(args.prompt_tokens, n_vocab, s), options));
     }
-    for (auto& h : handles) drain(*h, start);
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    const double tps = double(streams) * args.decode_tokens / seconds;
+    // One reader per stream, so each token is timed when the engine emits it.
+    std::vector<std::vector<Clock::time_point>> arrivals(streams);
+    std::vector<std::thread> readers;
+    std::vector<std::string> errors(streams);
+    for (int s = 0; s < streams; ++s) {
+      readers.emplace_back([&, s] {
+        try {
+          arrivals[s] = drain(*handles[s]);
+        } catch (const std::exception& e) {
+          errors[s] = e.what();
+        }
+      });
+    }
+    for (auto& r : readers) r.join();
+    for (const std::string& e : errors) {
+      if (!e.empty()) fail("{}", e);
+    }
+    // Decode rate once every stream is decoding: from the last first token to the last token,
+    // so the prompts' prefill is not counted.
+    Clock::time_point decoding{}, end{};
+    for (const auto& a : arrivals) {
+      decoding = std::max(decoding, a.front());
+      end = std::max(end, a.back());
+    }
+    int64_t tokens = 0;
+    for (const auto& a : arrivals) tokens += std::count_if(a.begin(), a.end(), [&](auto t) { return t > decoding; });
+    const double seconds = std::chrono::duration<double>(end - decoding).count();
+    const double tps = seconds > 0 ? double(tokens) / seconds : 0;
     if (streams == 1) single = tps;
     report["decode"].push_back({{"streams", streams}, {"tokens_per_second", tps},
                                 {"vs_single_stream", single > 0 ? tps / single : 0}});
@@ -102,8 +125,8 @@ void run_bench_serve(const BenchServeArgs& args) {
     double ttft[2] = {0, 0};
     for (int run = 0; run < 2; ++run) {
       const auto start = Clock::now();
-      const auto first = drain(*engine->submit(long_prompt, options), start);
-      ttft[run] = std::chrono::duration<double>(first - start).count();
+      const auto arrivals = drain(*engine->submit(long_prompt, options));
+      ttft[run] = std::chrono::duration<double>(arrivals.front() - start).count();
     }
     report["ttft"].push_back({{"prefix_caching", caching}, {"first_seconds", ttft[0]},
                               {"repeat_seconds", ttft[1]}});
