@@ -22,8 +22,10 @@ BlockManagerConfig block_config(const KvCacheConfig& c) {
 KvCache::KvCache(const ModelConfig& config, LayerRange range, const KvCacheConfig& cache_config)
     : range_(range), kv_dim_(config.kv_dim()), n_ctx_(cache_config.n_ctx), blocks_(block_config(cache_config)) {
   const size_t per_layer = size_t(blocks_.n_blocks()) * blocks_.block_size() * kv_dim_;
-  keys_.assign(range.size(), std::vector<float>(per_layer));
-  values_.assign(range.size(), std::vector<float>(per_layer));
+  for (int l = 0; l < range.size(); ++l) {
+    keys_.emplace_back(new float[per_layer]);
+    values_.emplace_back(new float[per_layer]);
+  }
 }
 
 KvCache::KvCache(const ModelConfig& config, LayerRange range, int n_ctx)
@@ -67,8 +69,8 @@ void KvCache::remove(int seq) {
   if (blocks_.has_sequence(seq)) blocks_.free(seq);
 }
 
-float* KvCache::block_data(std::vector<std::vector<float>>& pool, int layer, int32_t block) {
-  return pool[layer - range_.begin].data() + size_t(block) * blocks_.block_size() * kv_dim_;
+float* KvCache::block_data(std::vector<Pool>& pool, int layer, int32_t block) {
+  return pool[layer - range_.begin].get() + size_t(block) * blocks_.block_size() * kv_dim_;
 }
 
 }  // namespace px

@@ -7,6 +7,7 @@
 //
 // Position p of sequence s lives in block block_table(s)[p / block_size], slot p % block_size.
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -54,13 +55,14 @@ class KvCache {
   const BlockManager& blocks() const { return blocks_; }
 
  private:
-  float* block_data(std::vector<std::vector<float>>& pool, int layer, int32_t block);
+  using Pool = std::unique_ptr<float[]>;  // uninitialised: pages are touched only when used
+  float* block_data(std::vector<Pool>& pool, int layer, int32_t block);
 
   LayerRange range_;
   int kv_dim_;
   int n_ctx_;
   BlockManager blocks_;
-  std::vector<std::vector<float>> keys_, values_;  // per layer: [n_blocks, block_size, kv_dim]
+  std::vector<Pool> keys_, values_;  // per layer: [n_blocks, block_size, kv_dim]
 };
 
 }  // namespace px
