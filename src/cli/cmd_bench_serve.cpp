@@ -11,7 +11,7 @@
 
 #include "cli/commands.h"
 #include "core/thread_pool.h"
-#include "model/gguf.h"
+#include "runtime/loaded_model.h"
 #include "runtime/batch_engine.h"
 
 namespace px::cli {
@@ -63,9 +63,8 @@ std::unique_ptr<BatchEngine> make_engine(const std::shared_ptr<ModelShard>& shar
 }
 
 void run_bench_serve(const BenchServeArgs& args) {
-  auto file = GgufFile::open(args.model);
-  auto tokenizer = Tokenizer::from_gguf(*file);
-  auto shard = std::make_shared<ModelShard>(file, LayerRange{0, ModelConfig::from_gguf(*file).n_layers});
+  const LoadedModel model = LoadedModel::open(args.model);
+  const auto& [file, tokenizer, shard] = model;
   const int n_vocab = shard->config().n_vocab;
   ThreadPool pool(args.threads);
   nlohmann::json report = {{"model", args.model}, {"threads", pool.size()}};

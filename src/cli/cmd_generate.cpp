@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "model/forward.h"
-#include "model/gguf.h"
+#include "runtime/loaded_model.h"
 #include "runtime/generate.h"
 #include "tokenizer/tokenizer.h"
 
@@ -36,18 +36,12 @@ void run_generate(GenerateArgs& args) {
     }
   }
   args.sampling.validate();
-  auto file = GgufFile::open(args.model);
-  auto tokenizer = Tokenizer::from_gguf(*file);
-  const int n_layers = ModelConfig::from_gguf(*file).n_layers;
-  auto shard = std::make_shared<ModelShard>(file, LayerRange{0, n_layers});
+  const LoadedModel model = LoadedModel::open(args.model);
+  const auto& [file, tokenizer, shard] = model;
   const ModelConfig& config = shard->config();
   const int n_ctx = std::min(args.ctx, config.n_ctx_train);
   spdlog::info("{}: {} layers, {} wide, {} heads ({} kv), vocab {}, context {}", file->name(),
                config.n_layers, config.n_embd, config.n_heads, config.n_kv_heads, config.n_vocab, n_ctx);
-  if (tokenizer->n_vocab() > config.n_vocab) {
-    fail("{}: the tokenizer has {} tokens but the model only {}", file->name(), tokenizer->n_vocab(),
-         config.n_vocab);
-  }
 
   ThreadPool pool(args.threads);
   KvCache cache(config, shard->range(), n_ctx);

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "core/thread_pool.h"
-#include "model/gguf.h"
+#include "runtime/loaded_model.h"
 #include "runtime/stop_strings.h"
 
 namespace px {
@@ -74,13 +74,8 @@ BatchEngine::BatchEngine(std::shared_ptr<const ModelShard> shard, std::shared_pt
 
 std::unique_ptr<BatchEngine> BatchEngine::load(const std::string& path, BatchEngineConfig config,
                                                std::string model_id) {
-  auto file = GgufFile::open(path);
-  auto tokenizer = Tokenizer::from_gguf(*file);
-  const ModelConfig model = ModelConfig::from_gguf(*file);
-  auto shard = std::make_shared<ModelShard>(file, LayerRange{0, model.n_layers});
-  if (tokenizer->n_vocab() > shard->config().n_vocab) {
-    fail("{}: the tokenizer has {} tokens but the model only {}", path, tokenizer->n_vocab(), shard->config().n_vocab);
-  }
+  LoadedModel loaded = LoadedModel::open(path);
+  const ModelConfig& model = loaded.shard->config();
   config.context_size = std::min(config.context_size, model.n_ctx_train);
   if (config.kv_cache_mb > 0) {
     const int64_t bytes_per_token = int64_t(2) * model.n_layers * model.kv_dim() * int64_t(sizeof(float));
@@ -88,7 +83,8 @@ std::unique_ptr<BatchEngine> BatchEngine::load(const std::string& path, BatchEng
   }
   if (model_id.empty()) model_id = std::filesystem::path(path).filename().string();
   auto pool = std::make_unique<ThreadPool>(config.n_threads);
-  auto engine = std::make_unique<BatchEngine>(std::move(shard), std::move(tokenizer), *pool, config, std::move(model_id));
+  auto engine = std::make_unique<BatchEngine>(std::move(loaded.shard), std::move(loaded.tokenizer), *pool, config,
+                                              std::move(model_id));
   engine->owned_pool_ = std::move(pool);
   return engine;
 }
