@@ -145,21 +145,27 @@ void norm_and_rotate(float* rows, int n, int heads, int head_dim, const std::vec
 
 void ForwardPass::multiply_shared_input(std::initializer_list<std::pair<const WeightView*, float*>> products,
                                         const float* x, int n) {
-  // Matrices of one block-quantized format round the shared input to int8 once.
+  // Matrices of one block-quantized format round the shared input to int8 once (at most 3).
   const WeightView& first = *products.begin()->first;
   const bool share = dtype_info(first.type).block_size > 1 &&
                      std::all_of(products.begin(), products.end(), [&](const auto& p) {
                        return dtype_info(p.first->type).block_size > 1 &&
                               activation_format(p.first->type) == activation_format(first.type);
                      });
-  if (share) acts_.quantize(activation_format(first.type), x, n, first.cols, &pool_);
-  for (const auto& [weights, out] : products) {
-    if (share) {
-      matmul(*weights, acts_, out, pool_);
-    } else {
-      matmul(*weights, x, n, out, pool_);
-    }
+  if (!share) {
+    for (const auto& [weights, out] : products) matmul(*weights, x, n, out, pool_);
+    return;
   }
+  acts_.quantize(activation_format(first.type), x, n, first.cols, &pool_);
+  const WeightView* weights[3];
+  float* outputs[3];
+  size_t count = 0;
+  for (const auto& [w, out] : products) {
+    weights[count] = w;
+    outputs[count++] = out;
+  }
+  // One parallel section for all of them: decode pays a barrier per section.
+  matmul_shared_input(std::span(weights, count), std::span(outputs, count), acts_, pool_);
 }
 
 void ForwardPass::attention_block(int layer, const ForwardBatch& batch) {

@@ -7,6 +7,8 @@
 #include "kernels/cpu/matmul.h"
 
 #include <algorithm>
+#include <climits>
+#include <span>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -67,26 +69,35 @@ struct MatmulJob {
   }
 };
 
-void run(const WeightView& w, Family family, const float* x, const QuantizedActivations* acts,
-         int64_t n_tokens, float* y, ThreadPool& pool) {
+MatmulJob make_job(const WeightView& w, Family family, const float* x, const QuantizedActivations* acts,
+                   int64_t n_tokens, float* y) {
   const size_t bytes_per_row = row_bytes(w.type, w.cols);
   const int64_t token_bytes =
       family == Family::Float ? w.cols * 4 : w.cols + w.cols / 16 * 2 + w.cols / 32 * 4;
-  MatmulJob job{w.type,
-                family,
-                kernels::RowRange{static_cast<const uint8_t*>(w.data), bytes_per_row, w.cols, 0, 0},
-                x,
-                acts,
-                n_tokens,
-                std::clamp<int64_t>(kTileBytes / std::max<int64_t>(token_bytes, 1) / 4 * 4, 4, 64),
-                std::max<int64_t>(1, kPanelBytes / static_cast<int64_t>(bytes_per_row)),
-                y,
-                w.rows};
-  // Chunks of at least ~32K multiply-adds: below that, waking threads costs more than it saves.
-  const int64_t grain = std::max<int64_t>(4, (32 << 10) / std::max<int64_t>(1, w.cols * n_tokens));
+  return MatmulJob{w.type,
+                   family,
+                   kernels::RowRange{static_cast<const uint8_t*>(w.data), bytes_per_row, w.cols, 0, 0},
+                   x,
+                   acts,
+                   n_tokens,
+                   std::clamp<int64_t>(kTileBytes / std::max<int64_t>(token_bytes, 1) / 4 * 4, 4, 64),
+                   std::max<int64_t>(1, kPanelBytes / static_cast<int64_t>(bytes_per_row)),
+                   y,
+                   w.rows};
+}
+
+// Chunks of at least ~32K multiply-adds: below that, waking threads costs more than it saves.
+int64_t row_grain(int64_t cols, int64_t n_tokens) {
+  return std::max<int64_t>(4, (32 << 10) / std::max<int64_t>(1, cols * n_tokens));
+}
+
+void run(const WeightView& w, Family family, const float* x, const QuantizedActivations* acts,
+         int64_t n_tokens, float* y, ThreadPool& pool) {
+  const MatmulJob job = make_job(w, family, x, acts, n_tokens, y);
   // The lambda holds one pointer, so std::function stores it without allocating.
   const MatmulJob* job_ptr = &job;
-  pool.parallel_for(w.rows, grain, [job_ptr](int64_t r0, int64_t r1) { job_ptr->run(r0, r1); });
+  pool.parallel_for(w.rows, row_grain(w.cols, n_tokens),
+                    [job_ptr](int64_t r0, int64_t r1) { job_ptr->run(r0, r1); });
 }
 
 }  // namespace
@@ -123,6 +134,36 @@ void matmul(const WeightView& w, const QuantizedActivations& acts, float* y, Thr
   }
   if (w.rows <= 0 || acts.n_tokens() <= 0) return;
   run(w, family_of(w.type), nullptr, &acts, acts.n_tokens(), y, pool);
+}
+
+void matmul_shared_input(std::span<const WeightView* const> weights, std::span<float* const> outputs,
+                         const QuantizedActivations& acts, ThreadPool& pool) {
+  if (weights.size() != outputs.size()) fail("matmul_shared_input: {} weights but {} outputs", weights.size(), outputs.size());
+  constexpr size_t kMaxMatrices = 8;
+  if (weights.size() > kMaxMatrices) fail("matmul_shared_input takes at most {} matrices", kMaxMatrices);
+  // The matrices' rows, one after the other, split over the pool in a single parallel section.
+  MatmulJob jobs[kMaxMatrices];
+  int64_t first_row[kMaxMatrices + 1] = {0};
+  int64_t grain = INT64_MAX;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const WeightView& w = *weights[i];
+    const ActFormat format = activation_format(w.type);
+    if (acts.format() != format || acts.cols() != w.cols) {
+      fail("activations rounded with {} columns do not fit a {} weight with {} columns", acts.cols(),
+           dtype_name(w.type), w.cols);
+    }
+    jobs[i] = make_job(w, family_of(w.type), nullptr, &acts, acts.n_tokens(), outputs[i]);
+    first_row[i + 1] = first_row[i] + w.rows;
+    grain = std::min(grain, row_grain(w.cols, acts.n_tokens()));
+  }
+  const size_t n = weights.size();
+  if (first_row[n] == 0 || acts.n_tokens() <= 0) return;
+  pool.parallel_for(first_row[n], grain, [&](int64_t r0, int64_t r1) {
+    for (size_t i = 0; i < n; ++i) {
+      const int64_t lo = std::max(r0, first_row[i]), hi = std::min(r1, first_row[i + 1]);
+      if (lo < hi) jobs[i].run(lo - first_row[i], hi - first_row[i]);
+    }
+  });
 }
 
 float dot_row(DType type, const void* row, const float* x, int64_t n) {

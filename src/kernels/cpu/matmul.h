@@ -2,6 +2,7 @@
 // Matrix products of a weight matrix (any computable dtype, straight from the mmap) with
 // f32 activations.
 #include <cstdint>
+#include <span>
 
 #include "core/dtype.h"
 #include "kernels/cpu/activations.h"
@@ -39,6 +40,12 @@ ActFormat activation_format(DType weight_type);
 // so matrices that multiply the same x (Q/K/V, gate/up) round it once. Bit-identical to
 // matmul(w, x, ...). Throws when the format or column count does not fit w.
 void matmul(const WeightView& w, const QuantizedActivations& acts, float* y, ThreadPool& pool);
+
+// Several block-quantized matrices multiplying the same rounded input (Q/K/V, gate/up) in one
+// parallel section: outputs[i] = weights[i] x acts, bit-identical to separate matmul calls.
+// Every weight must take acts' format and column count; at most 8 matrices.
+void matmul_shared_input(std::span<const WeightView* const> weights, std::span<float* const> outputs,
+                         const QuantizedActivations& acts, ThreadPool& pool);
 
 // Dot product of one weight row (n elements of `type`) with f32 x, in f32 without rounding
 // x (so for block-quantized types it differs slightly from matmul). Not the fast path.
