@@ -57,6 +57,7 @@ struct MatmulJob {
       kernels::RowRange rows = all_rows;
       rows.r0 = p0;
       rows.r1 = std::min(row_end, p0 + panel);
+      rows.prefetch_end = row_end;  // keep streaming across panel boundaries
       for (int64_t t0 = 0; t0 < n_tokens; t0 += tile) {
         const int64_t t1 = std::min(n_tokens, t0 + tile);
         switch (family) {

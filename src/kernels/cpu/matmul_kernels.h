@@ -21,6 +21,7 @@ struct RowRange {
   size_t row_bytes;
   int64_t cols;
   int64_t r0, r1;
+  int64_t prefetch_end = 0;  // rows below this may be prefetched (the caller's whole chunk); 0: r1
 };
 
 // Rows a kernel fetches ahead of the ones it multiplies. Kernels read a few short rows side
@@ -30,7 +31,7 @@ constexpr int64_t kPrefetchRowsAhead = 4;
 
 // Prefetches rows [r, r + n) of the matrix when they are all in the range, for reading once.
 inline __attribute__((always_inline)) void prefetch_rows(const RowRange& rows, int64_t r, int64_t n) {
-  if (r + n > rows.r1) return;
+  if (r + n > std::max(rows.r1, rows.prefetch_end)) return;
   const uint8_t* begin = rows.data + r * rows.row_bytes;
   const size_t bytes = size_t(n) * rows.row_bytes;
   for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(begin + off, 0, 0);
