@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 namespace px {
 
@@ -17,5 +18,8 @@ template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
   throw Error(fmt::format(format, std::forward<Args>(args)...));
 }
+
+// The system's text for an errno value, for messages about files and sockets.
+inline std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 }  // namespace px

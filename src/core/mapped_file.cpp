@@ -13,7 +13,6 @@
 namespace px {
 namespace {
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 // Closes the descriptor on every path out of open(); the mapping outlives it.
 struct FdCloser {

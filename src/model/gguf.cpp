@@ -3,10 +3,6 @@
 // damaged file ends in a px::Error, never in a crash or a huge allocation.
 #include "model/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -18,6 +14,7 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 
 namespace px {
 namespace {
@@ -35,7 +32,6 @@ constexpr uint64_t kDefaultAlignment = 32;
 constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1;
 constexpr uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 // Names and keys come from the file; keep error messages readable whatever they hold.
 std::string printable(std::string_view s) {
@@ -308,38 +304,12 @@ int64_t GgufTensorInfo::rows() const {
 }
 
 std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("{}: cannot open: {}", path, errno_text(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    fail("{}: cannot stat: {}", path, errno_text(err));
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    fail("{}: is a directory, not a GGUF file", path);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail("{}: is not a regular file", path);
-  }
-  if (st.st_size == 0) {
-    ::close(fd);
-    fail("{}: file is empty, not a GGUF file", path);
-  }
-  const auto size = static_cast<size_t>(st.st_size);
-  void* mapping = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int map_err = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  if (mapping == MAP_FAILED) {
-    fail("{}: cannot memory-map {} bytes: {}", path, size, errno_text(map_err));
-  }
+  std::unique_ptr<MappedFile> mapping = MappedFile::open(path, "GGUF file");
+  const std::span<const uint8_t> bytes = mapping->bytes();
   std::shared_ptr<GgufFile> file(new GgufFile());
   file->name_ = path;
-  file->mapping_ = mapping;
-  file->mapping_size_ = size;
-  file->bytes_ = std::span<const uint8_t>(static_cast<const uint8_t*>(mapping), size);
+  file->mapping_ = std::move(mapping);
+  file->bytes_ = bytes;
   file->parse_all();  // on a throw, the destructor unmaps
   return file;
 }
@@ -352,9 +322,7 @@ std::shared_ptr<GgufFile> GgufFile::parse(std::span<const uint8_t> bytes, std::s
   return file;
 }
 
-GgufFile::~GgufFile() {
-  if (mapping_) ::munmap(mapping_, mapping_size_);
-}
+GgufFile::~GgufFile() = default;
 
 void GgufFile::parse_all() {
   Cursor c(bytes_, name_);

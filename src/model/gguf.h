@@ -15,6 +15,8 @@
 
 namespace px {
 
+class MappedFile;
+
 enum class GgufType : uint32_t {
   UINT8 = 0,
   INT8 = 1,
@@ -132,8 +134,7 @@ class GgufFile {
 
   std::string name_;
   std::span<const uint8_t> bytes_;
-  void* mapping_ = nullptr;  // owned mmap, when opened from a path
-  size_t mapping_size_ = 0;
+  std::unique_ptr<MappedFile> mapping_;  // when opened from a path
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;

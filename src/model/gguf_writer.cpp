@@ -13,6 +13,7 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
+#include "core/file_write.h"
 
 namespace px {
 namespace {
@@ -22,7 +23,6 @@ constexpr uint64_t kDefaultAlignment = 32;
 constexpr uint64_t kMaxNameLength = 64 * 1024;
 constexpr size_t kMaxDims = 4;
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 class ByteSink {
  public:
@@ -144,18 +144,12 @@ uint64_t align_up(uint64_t x, uint64_t alignment) {
   return (x + alignment - 1) / alignment * alignment;
 }
 
-// Writes all of `bytes` or throws; `path` names the file in the message.
-void write_all(std::FILE* f, const std::string& path, const void* bytes, size_t n) {
-  if (n != 0 && std::fwrite(bytes, 1, n, f) != n) {
-    fail("{}: write failed: {}", path, errno_text(errno));
-  }
-}
-
-void write_zeros(std::FILE* f, const std::string& path, uint64_t n) {
+// n zero bytes of padding.
+void write_zeros(const WriteBytes& put, uint64_t n) {
   static const char kZeros[256] = {};
   while (n > 0) {
-    const size_t chunk = std::min<uint64_t>(n, sizeof(kZeros));
-    write_all(f, path, kZeros, chunk);
+    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(n, sizeof(kZeros)));
+    put(kZeros, chunk);
     n -= chunk;
   }
 }
@@ -315,37 +309,19 @@ void GgufWriter::write(const std::string& path) const {
     header.put<uint64_t>(offset);
   }
 
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) fail("{}: cannot create: {}", tmp, errno_text(errno));
-  try {
+  write_file_atomically(path, [&](const WriteBytes& put) {
     const std::string& h = header.bytes();
-    write_all(f, tmp, h.data(), h.size());
-    write_zeros(f, tmp, align_up(h.size(), alignment) - h.size());
+    put(h.data(), h.size());
+    write_zeros(put, align_up(h.size(), alignment) - h.size());
     uint64_t written = 0;
     for (size_t i = 0; i < tensors_.size(); ++i) {
-      write_zeros(f, tmp, offsets[i] - written);
-      write_all(f, tmp, tensors_[i].data.data(), tensors_[i].data.size());
+      write_zeros(put, offsets[i] - written);
+      put(tensors_[i].data.data(), tensors_[i].data.size());
       written = offsets[i] + tensors_[i].data.size();
     }
     // Pad the last tensor too, as GGML's own writer does.
-    write_zeros(f, tmp, align_up(written, alignment) - written);
-    if (std::fflush(f) != 0) fail("{}: write failed: {}", tmp, errno_text(errno));
-  } catch (...) {
-    std::fclose(f);
-    std::remove(tmp.c_str());
-    throw;
-  }
-  if (std::fclose(f) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    fail("{}: write failed: {}", tmp, errno_text(err));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    fail("cannot rename {} to {}: {}", tmp, path, errno_text(err));
-  }
+    write_zeros(put, align_up(written, alignment) - written);
+  });
 }
 
 }  // namespace px

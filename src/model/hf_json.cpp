@@ -12,7 +12,6 @@
 namespace px {
 namespace {
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 // nlohmann's messages start with "[json.exception.parse_error.101] "; keep the readable part.
 std::string_view strip_exception_id(std::string_view message) {

@@ -24,7 +24,6 @@ using json = nlohmann::json;
 constexpr size_t kMaxIndexBytes = 100'000'000;
 constexpr int kMaxIndexDepth = 8;  // a valid index nests 2 deep
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 enum class PathKind { Missing, Directory, File, Other };
 

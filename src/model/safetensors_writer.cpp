@@ -11,40 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/file_write.h"
 #include "model/safetensors.h"
 
 namespace px {
 namespace {
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
-
-// Writes `parts` to `path` through `path`.tmp and a rename.
-template <typename WriteParts>
-void write_atomically(const std::string& path, WriteParts write_parts) {
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) fail("{}: cannot create: {}", tmp, errno_text(errno));
-  try {
-    write_parts([&](const void* data, size_t n) {
-      if (n != 0 && std::fwrite(data, 1, n, f) != n) fail("{}: write failed: {}", tmp, errno_text(errno));
-    });
-    if (std::fflush(f) != 0) fail("{}: write failed: {}", tmp, errno_text(errno));
-  } catch (...) {
-    std::fclose(f);
-    std::remove(tmp.c_str());
-    throw;
-  }
-  if (std::fclose(f) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    fail("{}: write failed: {}", tmp, errno_text(err));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    fail("{}: cannot rename {} to it: {}", path, tmp, errno_text(err));
-  }
-}
 
 }  // namespace
 
@@ -121,7 +93,7 @@ std::vector<uint8_t> SafetensorsWriter::serialize() const {
 void SafetensorsWriter::write(const std::string& path) const {
   const std::string h = header();
   const uint64_t n = h.size();
-  write_atomically(path, [&](auto put) {
+  write_file_atomically(path, [&](const WriteBytes& put) {
     put(&n, 8);
     put(h.data(), h.size());
     for (const Tensor* t : file_order()) put(t->data.data(), t->data.size());
@@ -147,7 +119,7 @@ void write_safetensors_index(const std::string& path,
   root["metadata"] = {{"total_size", total_size}};
   root["weight_map"] = weight_map;
   const std::string text = root.dump(2) + "\n";
-  write_atomically(path, [&](auto put) { put(text.data(), text.size()); });
+  write_file_atomically(path, [&](const WriteBytes& put) { put(text.data(), text.size()); });
 }
 
 }  // namespace px

@@ -116,7 +116,10 @@ TEST(Scheduler, EveryRequestFinishesUnderSustainedLoad) {
   int next = 1;
   int finished = 0;
   for (int step = 0; step < 5000 && finished < 40; ++step) {
-    if (next <= 40 && step % 3 == 0) s.add(next++, 3 + (next * 7) % 20);
+    if (next <= 40 && step % 3 == 0) {
+      s.add(next, 3 + (next * 7) % 20);
+      ++next;
+    }
     const SchedulePlan p = s.schedule();
     s.commit(p);
     for (const ScheduledChunk& c : p.chunks) {

@@ -1,0 +1,16 @@
+#pragma once
+// Writing a file so that a failure never leaves half of it behind: the bytes go to PATH.tmp,
+// which is renamed over PATH only once everything is written and flushed.
+#include <cstddef>
+#include <functional>
+#include <string>
+
+namespace px {
+
+// Called by write_parts for each piece of the file, in order.
+using WriteBytes = std::function<void(const void* data, size_t n)>;
+
+// Throws px::Error naming the file and the system's reason; the temporary file is removed.
+void write_file_atomically(const std::string& path, const std::function<void(const WriteBytes&)>& write_parts);
+
+}  // namespace px
