@@ -1,0 +1,235 @@
+#include "swarm/allocation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <climits>
+#include <set>
+#include <tuple>
+#include <numeric>
+
+#include "core/error.h"
+
+namespace px::swarm {
+namespace {
+
+struct Candidate {
+  int index;     // into the nodes vector
+  int capacity;  // layers
+};
+
+int layers_for_bytes(double bytes, double layer_bytes) {
+  return bytes <= 0 ? 0 : static_cast<int>(std::ceil(bytes / layer_bytes));
+}
+
+void validate(const std::vector<NodeCapacity>& nodes, const ModelFootprint& model, const AllocationConfig& config) {
+  if (model.n_layers < 1) fail("allocation: the model must have at least one layer, got {}", model.n_layers);
+  if (!(model.layer_bytes > 0) || !std::isfinite(model.layer_bytes)) {
+    fail("allocation: layer_bytes must be positive and finite, got {}", model.layer_bytes);
+  }
+  if (!(model.embedding_bytes >= 0) || !(model.head_bytes >= 0)) fail("allocation: negative embedding or head size");
+  if (!(config.memory_ratio > 0 && config.memory_ratio <= 1)) {
+    fail("allocation: memory_ratio must be in (0, 1], got {}", config.memory_ratio);
+  }
+  for (const NodeCapacity& n : nodes) {
+    if (!(n.memory_bytes >= 0) || !std::isfinite(n.memory_bytes) || !(n.layers_per_second >= 0) ||
+        !std::isfinite(n.layers_per_second)) {
+      fail("allocation: node '{}' announced invalid memory {} or speed {}", n.id, n.memory_bytes, n.layers_per_second);
+    }
+  }
+}
+
+}  // namespace
+
+int layer_capacity(const NodeCapacity& node, const ModelFootprint& model, const AllocationConfig& config) {
+  const double layers = std::floor(node.memory_bytes * config.memory_ratio / model.layer_bytes);
+  return layers <= 0 ? 0 : static_cast<int>(std::min(layers, 1e9));
+}
+
+std::vector<int> water_fill(const std::vector<double>& speeds, const std::vector<int>& capacities, int n_layers) {
+  const size_t n = speeds.size();
+  int64_t total_capacity = 0;
+  for (int c : capacities) total_capacity += c;
+  if (n == 0 || int64_t(n) > n_layers || total_capacity < n_layers ||
+      std::any_of(capacities.begin(), capacities.end(), [](int c) { return c < 1; })) {
+    return {};
+  }
+  // Continuous share of stage i: clamp(lambda * speed_i, 1, cap_i); find lambda by bisection.
+  auto share = [&](double lambda, size_t i) {
+    return std::clamp(lambda * std::max(speeds[i], 1e-12), 1.0, double(capacities[i]));
+  };
+  auto total = [&](double lambda) {
+    double sum = 0;
+    for (size_t i = 0; i < n; ++i) sum += share(lambda, i);
+    return sum;
+  };
+  double lo = 0, hi = 1;
+  while (total(hi) < n_layers && hi < 1e30) hi *= 2;
+  for (int iter = 0; iter < 100; ++iter) {
+    const double mid = 0.5 * (lo + hi);
+    (total(mid) < n_layers ? lo : hi) = mid;
+  }
+  // Integers: floors, then the remaining layers to the largest fractional parts with room.
+  std::vector<int> layers(n);
+  std::vector<std::pair<double, size_t>> fractions;
+  int assigned = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double s = share(hi, i);
+    layers[i] = std::max(1, static_cast<int>(std::floor(s)));
+    assigned += layers[i];
+    fractions.push_back({s - std::floor(s), i});
+  }
+  std::sort(fractions.begin(), fractions.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  for (size_t k = 0; assigned < n_layers; k = (k + 1) % n) {
+    const size_t i = fractions[k].second;
+    if (layers[i] < capacities[i]) {
+      ++layers[i];
+      ++assigned;
+    }
+  }
+  for (size_t k = n; assigned > n_layers; k = (k + n - 1) % n) {  // floors of 1 may overshoot
+    const size_t i = fractions[k % n].second;
+    if (layers[i] > 1) {
+      --layers[i];
+      --assigned;
+    }
+  }
+  return layers;
+}
+
+Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFootprint& model,
+                           const AllocationConfig& config) {
+  validate(nodes, model, config);
+  const int L = model.n_layers;
+  const int extra_first = layers_for_bytes(model.embedding_bytes, model.layer_bytes);
+  const int extra_last = layers_for_bytes(model.head_bytes, model.layer_bytes);
+  const int64_t need_per_pipeline = int64_t(L) + extra_first + extra_last;
+
+  Allocation result;
+  // Remaining nodes ordered by capacity, then speed (then index, for determinism): among
+  // nodes of equal capacity the faster ones join pipelines first.
+  using Key = std::tuple<int, double, int>;  // capacity, speed, -index
+  std::set<Key> remaining;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const int cap = nodes[i].layers_per_second > 0 ? layer_capacity(nodes[i], model, config) : 0;
+    if (cap > 0) {
+      remaining.emplace(cap, nodes[i].layers_per_second, -int(i));
+    } else {
+      result.unused.push_back(nodes[i].id);
+    }
+  }
+  auto candidate = [](const Key& k) { return Candidate{-std::get<2>(k), std::get<0>(k)}; };
+  auto key_of = [&](const Candidate& c) { return Key{c.capacity, nodes[c.index].layers_per_second, -c.index}; };
+
+  // Greedy pipelines: largest nodes first, each closed by the best-fitting node.
+  std::vector<std::vector<Candidate>> groups;
+  while (!remaining.empty()) {
+    std::vector<Candidate> group;
+    int64_t need = need_per_pipeline;
+    while (need > 0 && !remaining.empty() && int64_t(group.size()) < L) {
+      // Best fit: the smallest capacity that covers the need, its fastest node; else the largest.
+      auto fit = remaining.lower_bound(Key{int(std::min<int64_t>(need, 1 << 30)), -1.0, INT32_MIN});
+      if (fit != remaining.end()) {
+        fit = std::prev(remaining.upper_bound(Key{std::get<0>(*fit), INFINITY, INT32_MAX}));
+      } else {
+        fit = std::prev(remaining.end());
+      }
+      group.push_back(candidate(*fit));
+      need -= std::get<0>(*fit);
+      remaining.erase(fit);
+    }
+    if (need > 0) {  // the rest cannot complete another pipeline: they stay for replicas
+      for (const Candidate& c : group) remaining.insert(key_of(c));
+      break;
+    }
+    groups.push_back(std::move(group));
+  }
+
+  // k maximising k^2 / s(k) over the greedy prefix.
+  size_t best_k = 0;
+  double best_score = 0, stages = 0;
+  for (size_t k = 1; k <= groups.size(); ++k) {
+    stages += double(groups[k - 1].size());
+    const double score = double(k) * double(k) / stages;
+    if (score > best_score + 1e-12) {
+      best_score = score;
+      best_k = k;
+    }
+  }
+  for (size_t k = best_k; k < groups.size(); ++k) {
+    for (const Candidate& c : groups[k]) remaining.insert(key_of(c));
+  }
+  groups.resize(best_k);
+
+  for (std::vector<Candidate>& group : groups) {
+    // The largest node opens the pipeline (embedding), the next largest closes it (head).
+    std::sort(group.begin(), group.end(), [](const Candidate& a, const Candidate& b) {
+      return a.capacity != b.capacity ? a.capacity > b.capacity : a.index < b.index;
+    });
+    if (group.size() > 1) std::rotate(group.begin() + 1, group.begin() + 2, group.end());
+    std::vector<double> speeds;
+    std::vector<int> caps;
+    for (size_t s = 0; s < group.size(); ++s) {
+      int cap = group[s].capacity;
+      if (s == 0) cap -= extra_first;
+      if (s + 1 == group.size()) cap -= extra_last;
+      speeds.push_back(nodes[group[s].index].layers_per_second);
+      caps.push_back(cap);
+    }
+    const std::vector<int> layers = water_fill(speeds, caps, L);
+    if (layers.empty()) continue;  // cannot happen when the greedy covered the need; be safe
+    Pipeline p;
+    int begin = 0;
+    double slowest = 0;
+    for (size_t s = 0; s < group.size(); ++s) {
+      const NodeCapacity& node = nodes[group[s].index];
+      StageAssignment stage{node.id, begin, begin + layers[s], layers[s] / node.layers_per_second};
+      begin = stage.end;
+      p.latency_seconds += stage.seconds_per_token;
+      slowest = std::max(slowest, stage.seconds_per_token);
+      p.stages.push_back(stage);
+    }
+    p.tokens_per_second = slowest > 0 ? 1.0 / slowest : 0;
+    result.tokens_per_second += p.tokens_per_second;
+    result.pipelines.push_back(std::move(p));
+  }
+
+  // Leftover nodes replicate the slowest stage they can hold (its load is then shared).
+  struct StageLoad {
+    const StageAssignment* stage;
+    bool first, last;
+    int copies;
+  };
+  std::vector<StageLoad> loads;
+  for (const Pipeline& p : result.pipelines) {
+    for (size_t s = 0; s < p.stages.size(); ++s) loads.push_back({&p.stages[s], s == 0, s + 1 == p.stages.size(), 1});
+  }
+  std::vector<Candidate> leftovers;
+  for (const Key& k : remaining) leftovers.push_back(candidate(k));
+  std::sort(leftovers.begin(), leftovers.end(), [&](const Candidate& a, const Candidate& b) {
+    const double sa = nodes[a.index].layers_per_second, sb = nodes[b.index].layers_per_second;
+    return sa != sb ? sa > sb : a.index < b.index;
+  });
+  for (const Candidate& c : leftovers) {
+    StageLoad* target = nullptr;
+    for (StageLoad& l : loads) {
+      const int needed = (l.stage->end - l.stage->begin) + (l.first ? extra_first : 0) + (l.last ? extra_last : 0);
+      if (needed > c.capacity) continue;
+      if (!target || l.stage->seconds_per_token / l.copies > target->stage->seconds_per_token / target->copies) {
+        target = &l;
+      }
+    }
+    const NodeCapacity& node = nodes[c.index];
+    if (!target) {
+      result.unused.push_back(node.id);
+      continue;
+    }
+    ++target->copies;
+    const int n_layers = target->stage->end - target->stage->begin;
+    result.replicas.push_back({node.id, target->stage->begin, target->stage->end, n_layers / node.layers_per_second});
+  }
+  return result;
+}
+
+}  // namespace px::swarm
