@@ -13,5 +13,6 @@ void register_model(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_bench_serve(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_sim(CLI::App& app);
 
 }  // namespace px::cli

@@ -96,3 +96,18 @@ TEST(Cli, InvalidSamplingParameterIsRejected) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Cli, SimReportsPipelinesAndTimings) {
+  const CommandResult r = run_parallax("sim --nodes 50 --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto report = nlohmann::json::parse(r.out);
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_EQ(report[0].at("nodes"), 50);
+  EXPECT_GT(report[0].at("pipelines").get<int>(), 0);
+  EXPECT_GT(report[0].at("route_hops").get<int>(), 0);
+  EXPECT_GE(report[0].at("allocation_ms").get<double>(), 0.0);
+}
+
+}  // namespace
