@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <filesystem>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -23,8 +24,9 @@ struct TokenizeOptions {
 };
 
 void run_tokenize(const TokenizeOptions& options) {
-  const auto file = GgufFile::open(options.model);
-  const auto tokenizer = Tokenizer::from_gguf(*file);
+  // A GGUF file, or a Hugging Face tokenizer.json (or the directory holding it).
+  const bool hf = std::filesystem::is_directory(options.model) || options.model.ends_with(".json");
+  const auto tokenizer = hf ? Tokenizer::from_hf(options.model) : Tokenizer::from_gguf(*GgufFile::open(options.model));
   const std::string text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
   const std::vector<int32_t> ids = tokenizer->encode(text, options.add_special, options.parse_special);
   fmt::print("{}\n", fmt::join(ids, " "));
@@ -37,9 +39,10 @@ void register_tokenize(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "tokenize", "Print the token ids of the text on stdin, space-separated on one line");
   cmd->add_option("-m,--model", options->model,
-                  "GGUF file with the tokenizer (tokenizer.ggml.*); tensors are not needed")
+                  "GGUF file with the tokenizer (tokenizer.ggml.*; tensors are not needed), or a Hugging Face "
+                  "tokenizer.json or its directory")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingPath);
   cmd->add_flag("--add-special", options->add_special,
                 "Add BOS/EOS as the vocabulary asks (off: no BOS)");
   cmd->add_flag("--parse-special", options->parse_special,

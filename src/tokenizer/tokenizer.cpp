@@ -190,6 +190,8 @@ class VocabTokenizer final : public Tokenizer {
 
 }  // namespace
 
+std::shared_ptr<Tokenizer> Tokenizer::from_hf(const std::string& path) { return from_vocab(load_hf_vocab(path)); }
+
 std::shared_ptr<Tokenizer> Tokenizer::from_vocab(Vocab vocab) {
   return std::make_shared<VocabTokenizer>(std::move(vocab));
 }

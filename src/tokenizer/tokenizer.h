@@ -21,6 +21,8 @@ class Tokenizer {
   static std::shared_ptr<Tokenizer> from_gguf(const GgufFile& file);
   // From a vocabulary built by hand (tests) or loaded elsewhere; validates it.
   static std::shared_ptr<Tokenizer> from_vocab(Vocab vocab);
+  // A Hugging Face tokenizer.json, or a directory with tokenizer.json (+ tokenizer_config.json).
+  static std::shared_ptr<Tokenizer> from_hf(const std::string& path);
   virtual ~Tokenizer() = default;
 
   // add_special: prepend BOS / append EOS when the vocabulary asks for it

