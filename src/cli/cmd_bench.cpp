@@ -113,7 +113,9 @@ void run_bench(const BenchArgs& args) {
 void register_bench(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure prefill and decode speed against the memory roofline");
-  cmd->add_option("-m,--model", args->model, "GGUF model file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-m,--model", args->model, "GGUF model file or Hugging Face model directory")
+      ->required()
+      ->check(CLI::ExistingPath);
   cmd->add_option("-p,--prompt-tokens", args->prompt_tokens, "Prompt length")->capture_default_str();
   cmd->add_option("-n,--decode-tokens", args->decode_tokens, "Tokens to decode")->capture_default_str();
   cmd->add_option("-t,--threads", args->threads, "Worker threads (0 = all cores)")->capture_default_str();

@@ -64,7 +64,7 @@ std::unique_ptr<BatchEngine> make_engine(const std::shared_ptr<ModelShard>& shar
 
 void run_bench_serve(const BenchServeArgs& args) {
   const LoadedModel model = LoadedModel::open(args.model);
-  const auto& [file, tokenizer, shard] = model;
+  const auto& [tokenizer, shard] = model;
   const int n_vocab = shard->config().n_vocab;
   ThreadPool pool(args.threads);
   nlohmann::json report = {{"model", args.model}, {"threads", pool.size()}};
@@ -142,7 +142,9 @@ void run_bench_serve(const BenchServeArgs& args) {
 void register_bench_serve(CLI::App& app) {
   auto args = std::make_shared<BenchServeArgs>();
   CLI::App* cmd = app.add_subcommand("bench-serve", "Measure the serving runtime: concurrent decode and prefix-cached TTFT");
-  cmd->add_option("-m,--model", args->model, "GGUF model file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-m,--model", args->model, "GGUF model file or Hugging Face model directory")
+      ->required()
+      ->check(CLI::ExistingPath);
   cmd->add_option("--concurrency", args->concurrency, "Concurrent streams to measure")->capture_default_str();
   cmd->add_option("-n,--decode-tokens", args->decode_tokens, "Tokens each stream decodes")->capture_default_str();
   cmd->add_option("-p,--prompt-tokens", args->prompt_tokens, "Prompt length of each stream")->capture_default_str();

@@ -37,10 +37,10 @@ void run_generate(GenerateArgs& args) {
   }
   args.sampling.validate();
   const LoadedModel model = LoadedModel::open(args.model);
-  const auto& [file, tokenizer, shard] = model;
+  const auto& [tokenizer, shard] = model;
   const ModelConfig& config = shard->config();
   const int n_ctx = std::min(args.ctx, config.n_ctx_train);
-  spdlog::info("{}: {} layers, {} wide, {} heads ({} kv), vocab {}, context {}", file->name(),
+  spdlog::info("{}: {} layers, {} wide, {} heads ({} kv), vocab {}, context {}", args.model,
                config.n_layers, config.n_embd, config.n_heads, config.n_kv_heads, config.n_vocab, n_ctx);
 
   ThreadPool pool(args.threads);
@@ -84,7 +84,9 @@ void run_generate(GenerateArgs& args) {
 void register_generate(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand("generate", "Generate a continuation of a prompt on this machine");
-  cmd->add_option("-m,--model", args->model, "GGUF model file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-m,--model", args->model, "GGUF model file or Hugging Face model directory")
+      ->required()
+      ->check(CLI::ExistingPath);
   cmd->add_option("-p,--prompt", args->prompt, "Prompt text")->required();
   cmd->add_option("-n,--max-tokens", args->max_tokens, "Tokens to generate")->capture_default_str();
   cmd->add_option("--temp", args->sampling.temperature, "Temperature (0 = greedy)")->capture_default_str();

@@ -9,24 +9,27 @@
 namespace px {
 
 ModelShard::ModelShard(std::shared_ptr<const GgufFile> file, LayerRange range)
-    : file_(std::move(file)), config_(ModelConfig::from_gguf(*file_)), range_(range) {
+    : ModelShard(gguf_weights(std::move(file)), range) {}
+
+ModelShard::ModelShard(std::shared_ptr<const WeightSource> weights, LayerRange range)
+    : weights_(std::move(weights)), config_(weights_->config()), range_(range) {
   const ModelConfig& c = config_;
   if (range.begin < 0 || range.end > c.n_layers || range.begin >= range.end) {
-    fail("{}: layer range {}:{} is outside the model's {} layers", file_->name(), range.begin,
+    fail("{}: layer range {}:{} is outside the model's {} layers", weights_->name(), range.begin,
          range.end, c.n_layers);
   }
   // The vocabulary size comes from the embedding (present in every file, tied or not).
-  const GgufTensorInfo* embd = file_->find_tensor("token_embd.weight");
-  if (!embd) fail("{}: missing tensor 'token_embd.weight'", file_->name());
+  const std::optional<TensorRef> embd = weights_->find("token_embd.weight");
+  if (!embd) fail("{}: missing tensor 'token_embd.weight'", weights_->name());
   if (embd->dims.size() != 2 || embd->dims[0] != c.n_embd) {
-    fail("{}: token_embd.weight must be [{} x n_vocab]", file_->name(), c.n_embd);
+    fail("{}: token_embd.weight must be [{} x n_vocab]", weights_->name(), c.n_embd);
   }
   config_.n_vocab = static_cast<int>(embd->dims[1]);
 
   if (is_first()) token_embd_ = matrix("token_embd.weight", c.n_vocab, c.n_embd);
   if (is_last()) {
     output_norm_ = vector("output_norm.weight", c.n_embd);
-    output_ = file_->find_tensor("output.weight") ? matrix("output.weight", c.n_vocab, c.n_embd)
+    output_ = weights_->find("output.weight") ? matrix("output.weight", c.n_vocab, c.n_embd)
                                                    : matrix("token_embd.weight", c.n_vocab, c.n_embd);
   }
 
@@ -67,45 +70,45 @@ ModelShard::ModelShard(std::shared_ptr<const GgufFile> file, LayerRange range)
 }
 
 std::shared_ptr<ModelShard> ModelShard::load(const std::string& path) {
-  auto file = GgufFile::open(path);
-  const int n_layers = ModelConfig::from_gguf(*file).n_layers;
-  return std::make_shared<ModelShard>(std::move(file), LayerRange{0, n_layers});
+  auto weights = open_weights(path);
+  const int n_layers = weights->config().n_layers;
+  return std::make_shared<ModelShard>(std::move(weights), LayerRange{0, n_layers});
 }
 
 std::shared_ptr<ModelShard> ModelShard::load(const std::string& path, LayerRange range) {
-  return std::make_shared<ModelShard>(GgufFile::open(path), range);
+  return std::make_shared<ModelShard>(open_weights(path), range);
 }
 
 WeightView ModelShard::matrix(const std::string& name, int64_t rows, int64_t cols) const {
-  const GgufTensorInfo* t = file_->find_tensor(name);
-  if (!t) fail("{}: missing tensor '{}'", file_->name(), name);
+  const std::optional<TensorRef> t = weights_->find(name);
+  if (!t) fail("{}: missing tensor '{}'", weights_->name(), name);
   if (t->dims.size() != 2 || t->dims[0] != cols || t->dims[1] != rows) {
     std::string dims;
     for (int64_t d : t->dims) dims += (dims.empty() ? "" : " x ") + std::to_string(d);
-    fail("{}: tensor '{}' has dims [{}], expected [{} x {}]", file_->name(), name, dims, cols, rows);
+    fail("{}: tensor '{}' has dims [{}], expected [{} x {}]", weights_->name(), name, dims, cols, rows);
   }
   if (!dtype_info(t->type).computable) {
-    fail("{}: tensor '{}' has type {}, which is not supported yet", file_->name(), name,
+    fail("{}: tensor '{}' has type {}, which is not supported yet", weights_->name(), name,
          dtype_name(t->type));
   }
-  return WeightView{file_->tensor_data(*t), t->type, rows, cols};
+  return WeightView{t->data, t->type, rows, cols};
 }
 
 std::vector<float> ModelShard::vector(const std::string& name, int64_t n, bool required) const {
-  const GgufTensorInfo* t = file_->find_tensor(name);
+  const std::optional<TensorRef> t = weights_->find(name);
   if (!t) {
-    if (required) fail("{}: missing tensor '{}'", file_->name(), name);
+    if (required) fail("{}: missing tensor '{}'", weights_->name(), name);
     return {};
   }
-  if (t->n_elements != n || t->dims.size() != 1) {
-    fail("{}: tensor '{}' has {} elements, expected a vector of {}", file_->name(), name,
-         t->n_elements, n);
+  if (t->elements() != n || t->dims.size() != 1) {
+    fail("{}: tensor '{}' has {} elements, expected a vector of {}", weights_->name(), name,
+         t->elements(), n);
   }
   if (!dtype_info(t->type).computable) {
-    fail("{}: tensor '{}' has unsupported type {}", file_->name(), name, dtype_name(t->type));
+    fail("{}: tensor '{}' has unsupported type {}", weights_->name(), name, dtype_name(t->type));
   }
   std::vector<float> out(n);
-  dequantize_row(t->type, file_->tensor_data(*t), out.data(), n);
+  dequantize_row(t->type, t->data, out.data(), n);
   return out;
 }
 

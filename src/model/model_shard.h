@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/matmul.h"
 #include "model/model_config.h"
+#include "model/weight_source.h"
 
 namespace px {
 
@@ -24,9 +25,11 @@ struct LayerWeights {
 
 class ModelShard {
  public:
-  // Loads the shard of `file` covering `range` (must lie within [0, n_layers)).
+  // Loads the shard of `weights` covering `range` (must lie within [0, n_layers)).
+  ModelShard(std::shared_ptr<const WeightSource> weights, LayerRange range);
   ModelShard(std::shared_ptr<const GgufFile> file, LayerRange range);
-  // Convenience: opens the file and loads all layers (a one-stage pipeline).
+  // Convenience: opens a GGUF file or a Hugging Face directory and loads all layers (a
+  // one-stage pipeline), or the given range.
   static std::shared_ptr<ModelShard> load(const std::string& path);
   static std::shared_ptr<ModelShard> load(const std::string& path, LayerRange range);
 
@@ -34,8 +37,7 @@ class ModelShard {
   LayerRange range() const { return range_; }
   bool is_first() const { return range_.begin == 0; }
   bool is_last() const { return range_.end == config_.n_layers; }
-  const GgufFile& file() const { return *file_; }
-  std::shared_ptr<const GgufFile> file_ptr() const { return file_; }
+  const WeightSource& weights() const { return *weights_; }
 
   // Layer `layer` is an absolute index in [range.begin, range.end).
   const LayerWeights& layer(int layer) const { return layers_.at(layer - range_.begin); }
@@ -51,7 +53,7 @@ class ModelShard {
   WeightView matrix(const std::string& name, int64_t rows, int64_t cols) const;
   std::vector<float> vector(const std::string& name, int64_t n, bool required = true) const;
 
-  std::shared_ptr<const GgufFile> file_;
+  std::shared_ptr<const WeightSource> weights_;
   ModelConfig config_;
   LayerRange range_;
   std::vector<LayerWeights> layers_;

@@ -1,6 +1,7 @@
 #pragma once
-// A model opened for serving on this node: the file, its tokenizer and the shard of all its
-// layers (a one-stage pipeline), checked to fit together.
+// A model opened for serving on this node — a GGUF file, or a Hugging Face directory
+// (config.json, safetensors, tokenizer.json) — as its tokenizer and the shard of all its layers
+// (a one-stage pipeline), checked to fit together.
 #include <memory>
 #include <string>
 
@@ -11,7 +12,6 @@
 namespace px {
 
 struct LoadedModel {
-  std::shared_ptr<GgufFile> file;
   std::shared_ptr<Tokenizer> tokenizer;
   std::shared_ptr<ModelShard> shard;
 
