@@ -7,6 +7,10 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "model/gguf_writer.h"
+#include "tokenizer/vocab.h"
+#include "model/weight_source.h"
+#include "model/model_convert.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "model/gguf.h"
@@ -68,6 +72,26 @@ void register_quantize(CLI::App& model) {
   cmd->callback([opts] { quantize_model(opts->in, opts->out, parse_dtype(opts->type)); });
 }
 
+void register_convert(CLI::App& model) {
+  struct Options {
+    std::string in, out, type = "f16";
+  };
+  auto opts = std::make_shared<Options>();
+  auto* cmd = model.add_subcommand("convert", "write a Hugging Face model directory as a GGUF file");
+  cmd->add_option("input", opts->in, "directory with config.json, *.safetensors and tokenizer.json")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("-o,--output", opts->out, "output .gguf")->required();
+  cmd->add_option("--type", opts->type, "q8_0 q4_0 q4_k q6_k f16 bf16 f32")->capture_default_str();
+  cmd->callback([opts] {
+    const DType type = parse_dtype(opts->type);
+    const Vocab vocab = load_hf_vocab(opts->in);  // first: a bad tokenizer fails before any work
+    write_gguf_model(*hf_weights(opts->in), opts->out, type,
+                     [&](GgufWriter& writer) { write_vocab_gguf(vocab, writer); });
+    spdlog::info("wrote {}", opts->out);
+  });
+}
+
 void register_info(CLI::App& model) {
   struct Options {
     std::string file;
@@ -92,6 +116,7 @@ void register_model(CLI::App& app) {
   model->require_subcommand(1);
   register_synth(*model);
   register_quantize(*model);
+  register_convert(*model);
   register_info(*model);
 }
 

@@ -5,6 +5,8 @@
 
 #include "core/error.h"
 #include "model/gguf.h"
+#include "model/gguf_writer.h"
+#include "model/model_quantize.h"
 
 namespace px {
 namespace {
@@ -95,6 +97,33 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& file) {
     }
   }
   return c;
+}
+
+void write_hparams(GgufWriter& w, const ModelConfig& c, const std::string& name, DType weight_type) {
+  const std::string a = c.arch_name + ".";
+  w.set_string("general.architecture", c.arch_name);
+  w.set_string("general.name", name);
+  w.set_uint32("general.alignment", 32);
+  w.set_uint32("general.file_type", ggml_file_type(weight_type));
+  w.set_uint32(a + "vocab_size", static_cast<uint32_t>(c.n_vocab));
+  w.set_uint32(a + "context_length", static_cast<uint32_t>(c.n_ctx_train));
+  w.set_uint32(a + "embedding_length", static_cast<uint32_t>(c.n_embd));
+  w.set_uint32(a + "block_count", static_cast<uint32_t>(c.n_layers));
+  w.set_uint32(a + "feed_forward_length", static_cast<uint32_t>(c.n_ff));
+  w.set_uint32(a + "attention.head_count", static_cast<uint32_t>(c.n_heads));
+  w.set_uint32(a + "attention.head_count_kv", static_cast<uint32_t>(c.n_kv_heads));
+  w.set_float32(a + "attention.layer_norm_rms_epsilon", c.rms_eps);
+  w.set_float32(a + "rope.freq_base", c.rope_base);
+  w.set_uint32(a + "rope.dimension_count", static_cast<uint32_t>(c.head_dim));
+  // llama.cpp derives head_dim from embd/heads unless these are present; qwen3 always has them.
+  if (c.arch_name == "qwen3" || c.head_dim * c.n_heads != c.n_embd) {
+    w.set_uint32(a + "attention.key_length", static_cast<uint32_t>(c.head_dim));
+    w.set_uint32(a + "attention.value_length", static_cast<uint32_t>(c.head_dim));
+  }
+  if (c.rope_linear_scale != 1.0f) {
+    w.set_string(a + "rope.scaling.type", "linear");
+    w.set_float32(a + "rope.scaling.factor", c.rope_linear_scale);
+  }
 }
 
 LayerRange parse_layer_range(const std::string& text) {

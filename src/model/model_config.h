@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
 #include "kernels/cpu/ops.h"
 
 namespace px {
@@ -46,6 +47,12 @@ struct LayerRange {
   int size() const { return end - begin; }
   bool operator==(const LayerRange&) const = default;
 };
+
+class GgufWriter;
+
+// Writes the {arch}.* hyperparameters of `config` plus general.architecture / name /
+// alignment / file_type (the GGUF file type id of `weight_type`), as llama.cpp reads them.
+void write_hparams(GgufWriter& w, const ModelConfig& config, const std::string& name, DType weight_type);
 
 // Parses "B:E" (e.g. "0:16"); throws px::Error on bad syntax.
 LayerRange parse_layer_range(const std::string& text);

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "model/builtin_vocab.h"
 #include "model/gguf.h"
+#include "model/model_config.h"
 #include "model/gguf_writer.h"
 #include "model/model_quantize.h"
 #include "model/rng.h"
@@ -99,29 +100,22 @@ std::vector<float> tensor_values(uint64_t seed, const PlannedTensor& t) {
   return values;
 }
 
-void write_hparams(GgufWriter& w, const SynthSpec& spec, int64_t n_vocab) {
-  const std::string a = spec.arch + ".";
-  const int hd = synth_head_dim(spec);
-  w.set_string("general.architecture", spec.arch);
-  w.set_string("general.name", spec.name);
-  w.set_uint32("general.alignment", 32);
-  w.set_uint32("general.file_type", ggml_file_type(spec.type));
-  w.set_uint32(a + "vocab_size", static_cast<uint32_t>(n_vocab));
-  w.set_uint32(a + "context_length", static_cast<uint32_t>(spec.n_ctx));
-  w.set_uint32(a + "embedding_length", static_cast<uint32_t>(spec.n_embd));
-  w.set_uint32(a + "block_count", static_cast<uint32_t>(spec.n_layers));
-  w.set_uint32(a + "feed_forward_length", static_cast<uint32_t>(spec.n_ff));
-  w.set_uint32(a + "attention.head_count", static_cast<uint32_t>(spec.n_heads));
-  w.set_uint32(a + "attention.head_count_kv", static_cast<uint32_t>(spec.n_kv_heads));
-  w.set_float32(a + "attention.layer_norm_rms_epsilon", spec.rms_eps);
-  w.set_float32(a + "rope.freq_base", spec.rope_base);
-  w.set_uint32(a + "rope.dimension_count", static_cast<uint32_t>(hd));
-  // llama.cpp derives head_dim from embd/heads unless these are present; qwen3 always has them.
-  if (spec.arch == "qwen3" || hd * spec.n_heads != spec.n_embd) {
-    w.set_uint32(a + "attention.key_length", static_cast<uint32_t>(hd));
-    w.set_uint32(a + "attention.value_length", static_cast<uint32_t>(hd));
-  }
+void write_synth_hparams(GgufWriter& w, const SynthSpec& spec, int64_t n_vocab) {
+  ModelConfig c;
+  c.arch_name = spec.arch;
+  c.n_layers = spec.n_layers;
+  c.n_embd = spec.n_embd;
+  c.n_heads = spec.n_heads;
+  c.n_kv_heads = spec.n_kv_heads;
+  c.head_dim = synth_head_dim(spec);
+  c.n_ff = spec.n_ff;
+  c.n_vocab = static_cast<int>(n_vocab);
+  c.n_ctx_train = spec.n_ctx;
+  c.rms_eps = spec.rms_eps;
+  c.rope_base = spec.rope_base;
+  write_hparams(w, c, spec.name, spec.type);
   if (spec.llama3_rope_scaling) {  // informational: the factors live in rope_freqs.weight
+    const std::string a = spec.arch + ".";
     w.set_string(a + "rope.scaling.type", "llama3");
     w.set_float32(a + "rope.scaling.factor", 8.f);
     w.set_uint32(a + "rope.scaling.original_context_length", 8192);
@@ -218,7 +212,7 @@ void write_synthetic_model(const SynthSpec& spec, const std::string& out_path) {
                                 : static_cast<int64_t>(builtin_vocab().tokens.size());
 
   GgufWriter writer;
-  write_hparams(writer, spec, n_vocab);
+  write_synth_hparams(writer, spec, n_vocab);
   if (vocab) {
     copy_tokenizer_keys(writer, *vocab);
   } else {

@@ -15,6 +15,7 @@
 namespace px {
 
 class GgufFile;
+class GgufWriter;
 
 // tokenizer.ggml.token_type values.
 enum class TokenType : int32_t {
@@ -100,5 +101,8 @@ Vocab load_vocab(const GgufFile& file);
 // tokenizer_config.json) into a Vocab and calls build_index(). Byte-level BPE only so far
 // (Llama 3, Qwen2/3, GPT-2 style); anything else is refused with a message naming the file.
 Vocab load_hf_vocab(const std::string& path);
+
+// Writes the tokenizer.ggml.* keys load_vocab() reads (for `model convert`).
+void write_vocab_gguf(const Vocab& vocab, GgufWriter& writer);
 
 }  // namespace px

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "model/gguf.h"
+#include "model/gguf_writer.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
@@ -181,6 +182,36 @@ Vocab load_vocab(const GgufFile& file) {
 
 std::shared_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& file) {
   return from_vocab(load_vocab(file));
+}
+
+void write_vocab_gguf(const Vocab& vocab, GgufWriter& w) {
+  w.set_string(std::string(kModelKey), vocab.kind == VocabKind::Spm ? "llama" : "gpt2");
+  if (vocab.kind == VocabKind::Bpe) w.set_string(std::string(kPreKey), vocab.pre);
+  std::vector<std::string> texts;
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  for (const TokenInfo& t : vocab.tokens) {
+    texts.push_back(t.text);
+    scores.push_back(t.score);
+    types.push_back(static_cast<int32_t>(t.type));
+  }
+  w.set_strings(std::string(kTokensKey), texts);
+  if (vocab.kind == VocabKind::Spm) w.set_float32s(std::string(kScoresKey), scores);
+  w.set_int32s(std::string(kTypesKey), types);
+  if (!vocab.merges.empty()) w.set_strings(std::string(kMergesKey), vocab.merges);
+  auto set_id = [&](const char* key, int32_t id) {
+    if (id >= 0) w.set_uint32(key, static_cast<uint32_t>(id));
+  };
+  set_id("tokenizer.ggml.bos_token_id", vocab.bos_id);
+  set_id("tokenizer.ggml.eos_token_id", vocab.eos_id);
+  set_id("tokenizer.ggml.unknown_token_id", vocab.unk_id);
+  set_id("tokenizer.ggml.padding_token_id", vocab.pad_id);
+  set_id("tokenizer.ggml.eot_token_id", vocab.eot_id);
+  set_id("tokenizer.ggml.eom_token_id", vocab.eom_id);
+  w.set_bool("tokenizer.ggml.add_bos_token", vocab.add_bos);
+  w.set_bool("tokenizer.ggml.add_eos_token", vocab.add_eos);
+  if (vocab.kind == VocabKind::Spm) w.set_bool("tokenizer.ggml.add_space_prefix", vocab.add_space_prefix);
+  if (vocab.chat_template) w.set_string("tokenizer.chat_template", *vocab.chat_template);
 }
 
 }  // namespace px

@@ -13,6 +13,8 @@
 #include "model/forward.h"
 #include "model/gguf.h"
 #include "model/hf_tensor_map.h"
+#include "model/model_convert.h"
+#include "model/weight_source.h"
 #include "model/safetensors_writer.h"
 #include "model/synth.h"
 #include "unit/test_temp_dir.h"
@@ -92,6 +94,28 @@ TEST(HfModel, SafetensorsDirectoryGivesTheSameLogitsAsGguf) {
       max_ref = std::max(max_ref, double(std::abs(want[i])));
     }
     EXPECT_LT(max_diff / max_ref, 1e-5) << arch;
+  }
+}
+
+TEST(HfModel, ConvertingADirectoryToGgufGivesBackTheSameModel) {
+  for (const std::string arch : {"llama", "qwen3"}) {
+    SynthSpec spec;
+    spec.arch = arch;
+    spec.seed = 33;
+    const std::string gguf = test::temp_dir() + "conv_" + arch + ".gguf";
+    const std::string dir = test::temp_dir() + "conv_" + arch;
+    const std::string back = test::temp_dir() + "conv_" + arch + "_back.gguf";
+    write_synthetic_model(spec, gguf);
+    write_hf_copy(gguf, dir, spec);
+    write_gguf_model(*hf_weights(dir), back, DType::F32);
+    // F32 all the way and Q/K rows permuted back: the very same logits.
+    EXPECT_EQ(prompt_logits(ModelShard::load(back)), prompt_logits(ModelShard::load(gguf))) << arch;
+    const std::string q8 = test::temp_dir() + "conv_" + arch + "_q8.gguf";
+    write_gguf_model(*hf_weights(dir), q8, DType::Q8_0);
+    const auto file = GgufFile::open(q8);
+    EXPECT_EQ(file->find_tensor("blk.0.attn_q.weight")->type, DType::Q8_0);
+    EXPECT_EQ(file->find_tensor("blk.0.attn_norm.weight")->type, DType::F32);
+    EXPECT_EQ(prompt_logits(ModelShard::load(q8)).size(), prompt_logits(ModelShard::load(gguf)).size());
   }
 }
 

