@@ -19,6 +19,10 @@ class Tokenizer {
   // Throws px::Error for tokenizer models other than "llama" and "gpt2" and for malformed
   // tokenizer.ggml.* metadata.
   static std::shared_ptr<Tokenizer> from_gguf(const GgufFile& file);
+  // From a Hugging Face tokenizer.json (a file, or a folder holding tokenizer.json and
+  // optionally tokenizer_config.json); see tokenizer/vocab_hf.h. Throws px::Error for
+  // unsupported or malformed files.
+  static std::shared_ptr<Tokenizer> from_hf(const std::string& dir_or_file);
   // From a vocabulary built by hand (tests) or loaded elsewhere; validates it.
   static std::shared_ptr<Tokenizer> from_vocab(Vocab vocab);
   virtual ~Tokenizer() = default;

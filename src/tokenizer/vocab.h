@@ -53,6 +53,9 @@ struct Vocab {
   // ---- Filled by the loader (or a test) ----
   VocabKind kind = VocabKind::Spm;
   std::string pre = "default";     // tokenizer.ggml.pre (BPE only)
+  // BPE: expressions to split with instead of the set `pre` names (a tokenizer.json Split
+  // regex that matches no named set). Empty for GGUF vocabularies.
+  std::vector<std::string> pre_patterns;
   std::vector<TokenInfo> tokens;
   std::vector<std::string> merges;  // "left right", in rank order (BPE only)
   int32_t bos_id = -1;
