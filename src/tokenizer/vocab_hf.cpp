@@ -100,6 +100,13 @@ void read_pre_tokenizer(const json& step, const std::string& source, Pipeline& o
     out.splits.emplace_back(step.value("individual_digits", false) ? R"(\p{N})" : R"(\p{N}+)");
   } else if (type == "Metaspace") {
     out.spm_style = true;
+    // split=true cuts the text before every U+2581; merging across the whole text differs only
+    // where the vocabulary has tokens with a U+2581 inside (runs of spaces).
+    if (step.value("split", false)) {
+      spdlog::warn("{}: pre_tokenizer Metaspace split=true is approximated (runs of spaces may "
+                   "tokenize differently)",
+                   source);
+    }
     // Newer files say prepend_scheme ("always", "first", "never"), older add_prefix_space.
     if (step.contains("prepend_scheme") && step["prepend_scheme"].is_string()) {
       out.prepend_space = step["prepend_scheme"] != "never";

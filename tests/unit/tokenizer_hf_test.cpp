@@ -278,6 +278,38 @@ std::string error_of(F load) {
   return "";
 }
 
+// A SentencePiece-style file whose spaces are handled by a Metaspace pre-tokenizer.
+std::string metaspace_json(std::string_view prepend_scheme) {
+  return R"({"model": {"type": "BPE", "byte_fallback": true, "merges": ["\u2581 a"],
+      "vocab": {"<unk>": 0, "\u2581": 1, "a": 2, "\u2581a": 3}, "unk_token": "<unk>"},
+      "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "split": false,
+                        "prepend_scheme": ")" +
+         std::string(prepend_scheme) + R"("}})";
+}
+
+TEST(HfTokenizerJson, MetaspacePrependSchemeDecidesTheSpacePrefix) {
+  const auto first = Tokenizer::from_vocab(load_hf_vocab_text(metaspace_json("first"), "", "t.json"));
+  EXPECT_EQ(first->model(), "llama");
+  EXPECT_TRUE(first->adds_space_prefix());
+  EXPECT_EQ(first->encode("a a", false, false), (std::vector<int32_t>{3, 3}));
+  const auto never = Tokenizer::from_vocab(load_hf_vocab_text(metaspace_json("never"), "", "t.json"));
+  EXPECT_FALSE(never->adds_space_prefix());
+  EXPECT_EQ(never->encode("a a", false, false), (std::vector<int32_t>{2, 3}));
+}
+
+TEST(HfTokenizerJson, RejectsUnsupportedPreTokenizersAndNormalizers) {
+  const std::string pre_message = error_of([] {
+    load_hf_vocab_text(byte_level_json(R"([])", R"({"type": "BertPreTokenizer"})"), "", "t.json");
+  });
+  EXPECT_NE(pre_message.find("pre_tokenizer type 'BertPreTokenizer'"), std::string::npos) << pre_message;
+  const std::string normalizer_message = error_of([] {
+    load_hf_vocab_text(byte_level_json(R"([])", kByteLevel, R"(, "normalizer": {"type": "Lowercase"})"),
+                       "", "t.json");
+  });
+  EXPECT_NE(normalizer_message.find("normalizer type 'Lowercase'"), std::string::npos)
+      << normalizer_message;
+}
+
 TEST(HfTokenizerJson, RejectsUnsupportedModelTypes) {
   for (const char* type : {"WordPiece", "Unigram", "WordLevel"}) {
     const std::string json =
