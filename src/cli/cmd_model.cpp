@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "model/gguf_writer.h"
 #include "tokenizer/vocab.h"
+#include "tokenizer/vocab_hf.h"
 #include "model/weight_source.h"
 #include "model/model_convert.h"
 #include "core/dtype.h"

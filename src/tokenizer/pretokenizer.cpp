@@ -212,6 +212,14 @@ PreTokenizer::PreTokenizer(std::string_view name) {
   for (const char* pattern : spec->patterns) patterns_.push_back(std::make_unique<Pattern>(pattern));
 }
 
+PreTokenizer::PreTokenizer(PreTokenizerTraits traits, const std::vector<std::string>& patterns)
+    : traits_(std::move(traits)) {
+  if (patterns.empty()) fail("pre-tokenizer '{}' has no expressions", traits_.name);
+  for (const std::string& pattern : patterns) {
+    patterns_.push_back(std::make_unique<Pattern>(pattern.c_str()));
+  }
+}
+
 PreTokenizer::~PreTokenizer() = default;
 
 bool PreTokenizer::is_known(std::string_view name) { return find_spec(name) != nullptr; }

@@ -21,6 +21,9 @@ class PreTokenizer {
  public:
   // Unknown names fall back to the GPT-2 expression with a warning.
   explicit PreTokenizer(std::string_view name);
+  // Expressions given by the caller (a tokenizer.json Split regex that matches no named set);
+  // `traits.name` is only used in messages.
+  PreTokenizer(PreTokenizerTraits traits, const std::vector<std::string>& patterns);
   ~PreTokenizer();
   PreTokenizer(const PreTokenizer&) = delete;
   PreTokenizer& operator=(const PreTokenizer&) = delete;

@@ -85,7 +85,13 @@ class VocabTokenizer final : public Tokenizer {
   explicit VocabTokenizer(Vocab vocab) : vocab_(std::move(vocab)) {
     if (!vocab_.indexed) vocab_.build_index();
     matcher_ = std::make_unique<SpecialTokenMatcher>(vocab_);
-    if (vocab_.kind == VocabKind::Bpe) pre_tokenizer_ = std::make_unique<PreTokenizer>(vocab_.pre);
+    if (vocab_.kind == VocabKind::Bpe) {
+      pre_tokenizer_ = vocab_.pre_patterns.empty()
+                           ? std::make_unique<PreTokenizer>(vocab_.pre)
+                           : std::make_unique<PreTokenizer>(
+                                 PreTokenizerTraits{vocab_.pre, vocab_.ignore_merges, vocab_.add_bos},
+                                 vocab_.pre_patterns);
+    }
     pieces_.reserve(vocab_.tokens.size());
     for (int32_t id = 0; id < vocab_.n_tokens(); ++id) pieces_.push_back(make_piece(id));
   }
@@ -189,8 +195,6 @@ class VocabTokenizer final : public Tokenizer {
 };
 
 }  // namespace
-
-std::shared_ptr<Tokenizer> Tokenizer::from_hf(const std::string& path) { return from_vocab(load_hf_vocab(path)); }
 
 std::shared_ptr<Tokenizer> Tokenizer::from_vocab(Vocab vocab) {
   return std::make_shared<VocabTokenizer>(std::move(vocab));

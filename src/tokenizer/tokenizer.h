@@ -19,10 +19,12 @@ class Tokenizer {
   // Throws px::Error for tokenizer models other than "llama" and "gpt2" and for malformed
   // tokenizer.ggml.* metadata.
   static std::shared_ptr<Tokenizer> from_gguf(const GgufFile& file);
+  // From a Hugging Face tokenizer.json (a file, or a folder holding tokenizer.json and
+  // optionally tokenizer_config.json); see tokenizer/vocab_hf.h. Throws px::Error for
+  // unsupported or malformed files.
+  static std::shared_ptr<Tokenizer> from_hf(const std::string& dir_or_file);
   // From a vocabulary built by hand (tests) or loaded elsewhere; validates it.
   static std::shared_ptr<Tokenizer> from_vocab(Vocab vocab);
-  // A Hugging Face tokenizer.json, or a directory with tokenizer.json (+ tokenizer_config.json).
-  static std::shared_ptr<Tokenizer> from_hf(const std::string& path);
   virtual ~Tokenizer() = default;
 
   // add_special: prepend BOS / append EOS when the vocabulary asks for it

@@ -54,6 +54,9 @@ struct Vocab {
   // ---- Filled by the loader (or a test) ----
   VocabKind kind = VocabKind::Spm;
   std::string pre = "default";     // tokenizer.ggml.pre (BPE only)
+  // BPE: expressions to split with instead of the set `pre` names (a tokenizer.json Split
+  // regex that matches no named set). Empty for GGUF vocabularies.
+  std::vector<std::string> pre_patterns;
   std::vector<TokenInfo> tokens;
   std::vector<std::string> merges;  // "left right", in rank order (BPE only)
   int32_t bos_id = -1;
@@ -96,11 +99,6 @@ struct Vocab {
 // Reads tokenizer.ggml.* from a GGUF file into a Vocab and calls build_index(). Rejects
 // tokenizer models other than "llama" and "gpt2" with a message that says so.
 Vocab load_vocab(const GgufFile& file);
-
-// Reads a Hugging Face tokenizer.json (a file, or a directory holding it and optionally
-// tokenizer_config.json) into a Vocab and calls build_index(). Byte-level BPE only so far
-// (Llama 3, Qwen2/3, GPT-2 style); anything else is refused with a message naming the file.
-Vocab load_hf_vocab(const std::string& path);
 
 // Writes the tokenizer.ggml.* keys load_vocab() reads (for `model convert`).
 void write_vocab_gguf(const Vocab& vocab, GgufWriter& writer);
