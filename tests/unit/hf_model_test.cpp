@@ -1,67 +1,25 @@
 // A Hugging Face directory (config.json + safetensors) runs through the same model code as a
 // GGUF file: the same synthetic weights give the same logits either way.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "model/forward.h"
 #include "model/gguf.h"
-#include "model/hf_tensor_map.h"
+#include "model/hf_export.h"
 #include "model/model_convert.h"
 #include "model/weight_source.h"
-#include "model/safetensors_writer.h"
 #include "model/synth.h"
 #include "unit/test_temp_dir.h"
 
 namespace px {
 namespace {
 
-// Rewrites a (F32) GGUF model as an HF directory: HF names, row-major shapes, and for llama the
-// Q/K rows back in HF's half-split order.
-void write_hf_copy(const std::string& gguf_path, const std::string& dir, const SynthSpec& spec) {
-  std::filesystem::create_directories(dir);
-  const auto file = GgufFile::open(gguf_path);
-  const ModelConfig c = ModelConfig::from_gguf(*file);
-  SafetensorsWriter writer;
-  for (const GgufTensorInfo& t : file->tensors()) {
-    const auto hf_name = gguf_to_hf_tensor_name(t.name);
-    if (!hf_name) continue;  // rope_freqs: HF keeps those in config.json
-    std::vector<uint8_t> bytes(file->tensor_data(t), file->tensor_data(t) + t.n_bytes);
-    const bool qk = t.name.ends_with("attn_q.weight") || t.name.ends_with("attn_k.weight");
-    if (spec.arch == "llama" && qk) {
-      const size_t row = size_t(t.dims[0]) * sizeof(float);
-      std::vector<uint8_t> hf(bytes.size());
-      for (int64_t r = 0; r < t.dims[1]; ++r) {
-        std::memcpy(hf.data() + size_t(gguf_to_hf_qk_row(r, c.head_dim)) * row, bytes.data() + size_t(r) * row, row);
-      }
-      bytes.swap(hf);
-    }
-    writer.add_tensor(*hf_name, t.type, {t.dims.rbegin(), t.dims.rend()}, std::move(bytes));
-  }
-  writer.write(dir + "/model.safetensors");
-  const std::string arch_class =
-      spec.arch == "llama" ? "LlamaForCausalLM" : spec.arch == "qwen2" ? "Qwen2ForCausalLM" : "Qwen3ForCausalLM";
-  nlohmann::json config = {{"architectures", {arch_class}},
-                           {"model_type", spec.arch},
-                           {"hidden_size", c.n_embd},
-                           {"intermediate_size", c.n_ff},
-                           {"num_hidden_layers", c.n_layers},
-                           {"num_attention_heads", c.n_heads},
-                           {"num_key_value_heads", c.n_kv_heads},
-                           {"head_dim", c.head_dim},
-                           {"rms_norm_eps", c.rms_eps},
-                           {"rope_theta", c.rope_base},
-                           {"max_position_embeddings", c.n_ctx_train},
-                           {"vocab_size", file->find_tensor("token_embd.weight")->dims[1]},
-                           {"tie_word_embeddings", spec.tied_embeddings},
-                           {"torch_dtype", "float32"}};
-  std::ofstream(dir + "/config.json") << config.dump(2);
+void write_hf_copy(const std::string& gguf_path, const std::string& dir, const SynthSpec&, int shards = 1) {
+  write_hf_model(*GgufFile::open(gguf_path), dir, DType::F32, shards);
 }
 
 std::vector<float> prompt_logits(const std::shared_ptr<ModelShard>& shard) {
@@ -95,6 +53,40 @@ TEST(HfModel, SafetensorsDirectoryGivesTheSameLogitsAsGguf) {
     }
     EXPECT_LT(max_diff / max_ref, 1e-5) << arch;
   }
+}
+
+TEST(HfModel, ShardedDirectoryLoadsLikeASingleFile) {
+  SynthSpec spec;
+  spec.arch = "qwen2";
+  spec.llama3_rope_scaling = false;
+  const std::string gguf = test::temp_dir() + "sharded.gguf";
+  write_synthetic_model(spec, gguf);
+  write_hf_copy(gguf, test::temp_dir() + "single", spec, 1);
+  write_hf_copy(gguf, test::temp_dir() + "sharded", spec, 3);
+  EXPECT_TRUE(std::filesystem::exists(test::temp_dir() + "sharded/model.safetensors.index.json"));
+  EXPECT_TRUE(std::filesystem::exists(test::temp_dir() + "sharded/model-00003-of-00003.safetensors"));
+  EXPECT_EQ(prompt_logits(ModelShard::load(test::temp_dir() + "sharded")),
+            prompt_logits(ModelShard::load(test::temp_dir() + "single")));
+}
+
+TEST(HfModel, Llama3RopeScalingSurvivesTheRoundTrip) {
+  SynthSpec spec;
+  spec.n_embd = 256;
+  spec.n_heads = 2;
+  spec.n_kv_heads = 1;
+  spec.llama3_rope_scaling = true;
+  const std::string gguf = test::temp_dir() + "llama3.gguf";
+  const std::string dir = test::temp_dir() + "llama3";
+  write_synthetic_model(spec, gguf);
+  write_hf_copy(gguf, dir, spec);
+  const std::vector<float> want = prompt_logits(ModelShard::load(gguf));
+  const std::vector<float> got = prompt_logits(ModelShard::load(dir));
+  double max_diff = 0, max_ref = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_diff = std::max(max_diff, double(std::abs(got[i] - want[i])));
+    max_ref = std::max(max_ref, double(std::abs(want[i])));
+  }
+  EXPECT_LT(max_diff / max_ref, 1e-5);
 }
 
 TEST(HfModel, ConvertingADirectoryToGgufGivesBackTheSameModel) {

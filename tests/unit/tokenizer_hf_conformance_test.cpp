@@ -62,7 +62,7 @@ TEST_P(HfTokenizerConformance, CorpusMatchesTransformersJs) {
   EXPECT_EQ(same, lines.size()) << GetParam() << ": " << same << "/" << lines.size() << " lines identical";
 }
 
-INSTANTIATE_TEST_SUITE_P(Packages, HfTokenizerConformance, ::testing::Values("llama3", "qwen3"));
+INSTANTIATE_TEST_SUITE_P(Packages, HfTokenizerConformance, ::testing::Values("llama3", "qwen3", "llama2"));
 
 }  // namespace
 }  // namespace px
