@@ -19,13 +19,10 @@ configure: deps $(BUILD_DIR)/build.ninja
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# The JavaScript references (@huggingface/jinja, tokenizer data) for conformance tests; the
-# e2e client installs its own packages (tests/e2e/run.sh).
+# The JavaScript references and tokenizer files the conformance tests use (pinned, cached);
+# the e2e client installs its own packages (tests/e2e/run.sh).
 js-deps:
-	@if command -v npm >/dev/null 2>&1; then \
-	  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
-	    npm ci --no-audit --no-fund --loglevel=error; fi; \
-	else echo "js-deps: npm not found; JavaScript conformance tests will be skipped"; fi
+	bash scripts/fetch-test-data.sh
 
 test: build js-deps
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
