@@ -1,5 +1,6 @@
 // The one Tokenizer implementation: a validated Vocab plus the encoder its kind asks for.
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode_normalize.h"
 
 #include <memory>
 
@@ -109,13 +110,16 @@ class VocabTokenizer final : public Tokenizer {
         after_special = true;
         continue;
       }
+      // HF normalizes the text between special tokens, not the special tokens themselves.
+      const std::string normalized = vocab_.normalize_nfc ? to_nfc(fragment.text) : std::string();
+      const std::string_view piece = vocab_.normalize_nfc ? std::string_view(normalized) : fragment.text;
       if (vocab_.kind == VocabKind::Spm) {
         std::string prefixed;
         if (vocab_.add_space_prefix && after_special) prefixed.push_back(' ');
-        prefixed.append(fragment.text);
+        prefixed.append(piece);
         spm_encode(vocab_, escape_spaces(prefixed), out);
       } else {
-        encode_bpe(fragment.text, out);
+        encode_bpe(piece, out);
       }
       after_special = false;
     }

@@ -69,6 +69,7 @@ struct Vocab {
   bool add_eos = false;
   bool add_space_prefix = false;  // SPM: a U+2581 goes in front of the text
   bool ignore_merges = false;     // BPE: a pre-token that is itself a token is not merged (Llama 3)
+  bool normalize_nfc = false;     // text (outside special tokens) is NFC-normalized first (Qwen)
   std::optional<std::string> chat_template;
   std::string source = "vocabulary";  // named in error messages (the file name when loaded)
 

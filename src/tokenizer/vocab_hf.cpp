@@ -62,6 +62,7 @@ struct Pipeline {
   bool byte_level = false;        // ByteLevel pre-tokenizer: byte-level BPE
   bool spm_style = false;         // spaces become U+2581 (Replace normalizer or Metaspace)
   bool prepend_space = false;     // a U+2581 goes in front (Prepend / Metaspace prepend)
+  bool nfc = false;               // NFC normalizer
   std::vector<std::string> splits;  // regexes applied in order before BPE
 };
 
@@ -133,9 +134,7 @@ void read_normalizer(const json& step, const std::string& source, Pipeline& out)
              step.value("pattern", json::object()).value("String", "") == " ") {
     out.spm_style = true;
   } else if (type == "NFC") {
-    // Not applied (llama.cpp does not either): text that is already NFC, as almost all is,
-    // tokenizes the same.
-    spdlog::debug("{}: NFC normalizer is not applied", source);
+    out.nfc = true;
   } else {
     fail("{}: normalizer type '{}' is not supported (supported: SentencePiece-style Prepend and "
          "Replace of ' ' by U+2581, NFC, Sequence)",
@@ -282,6 +281,7 @@ Vocab build_vocab(const json& tokenizer, const json& config, const std::string& 
 
   Vocab vocab;
   vocab.source = source;
+  vocab.normalize_nfc = pipeline.nfc;
   if (pipeline.byte_level) {
     vocab.kind = VocabKind::Bpe;
   } else if (pipeline.spm_style) {
