@@ -5,17 +5,14 @@
 #include <string>
 
 #include "chat/jinja.h"
+#include "unit/jinja_test_util.h"
 
 namespace px::jinja {
 namespace {
 
-using json = nlohmann::ordered_json;
-
-std::string render(std::string_view source, const json& context = json::object(), RenderLimits limits = {}) {
-  TemplateOptions options;
-  options.limits = limits;
-  return Template::parse(source, options).render(context);
-}
+using test::json;
+using test::render;
+using test::sample;
 
 // The message of the TemplateError that rendering `source` throws ("" if none is thrown).
 std::string error_of(std::string_view source, const json& context = json::object(), RenderLimits limits = {}) {

@@ -3,20 +3,14 @@
 #include <gtest/gtest.h>
 
 #include "chat/jinja.h"
+#include "unit/jinja_test_util.h"
 
 namespace px::jinja {
 namespace {
 
-using json = nlohmann::ordered_json;
-
-std::string render(std::string_view source, const json& context = json::object()) {
-  return Template::parse(source).render(context);
-}
-
-json sample() {
-  return json::parse(R"({"d": {"a": 1, "b": "two", "c": [1, 2]}, "l": [1, 2, 3],
-                         "users": [{"n": "a"}, {"n": "b", "x": 1}]})");
-}
+using test::json;
+using test::render;
+using test::sample;
 
 TEST(JinjaExpr, LiteralsRenderLikePythonStr) {
   EXPECT_EQ(render("{{ 1 }}|{{ 1.0 }}|{{ true }}|{{ False }}|{{ none }}|{{ None }}|{{ 'a' }}"),

@@ -4,15 +4,14 @@
 #include <gtest/gtest.h>
 
 #include "chat/jinja.h"
+#include "unit/jinja_test_util.h"
 
 namespace px::jinja {
 namespace {
 
-using json = nlohmann::ordered_json;
-
-std::string render(std::string_view source, const json& context = json::object()) {
-  return Template::parse(source).render(context);
-}
+using test::json;
+using test::render;
+using test::sample;
 
 TEST(JinjaFor, LoopVariables) {
   EXPECT_EQ(render("{% for x in [7, 8, 9] %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}"

@@ -3,14 +3,15 @@
 #include <gtest/gtest.h>
 
 #include "chat/jinja.h"
+#include "unit/jinja_test_util.h"
 #include "chat/jinja_lexer.h"
 
 namespace px::jinja {
 namespace {
 
-std::string render(std::string_view source, const nlohmann::ordered_json& context = nlohmann::ordered_json::object()) {
-  return Template::parse(source).render(context);
-}
+using test::json;
+using test::render;
+using test::sample;
 
 TEST(JinjaWhitespace, TrimBlocksDropsTheNewlineAfterABlockTag) {
   EXPECT_EQ(render("{% if true %}\nyes\n{% endif %}\nafter"), "yes\nafter");
