@@ -1,0 +1,78 @@
+#pragma once
+// The messages peers exchange, as C++ values: the data plane of a pipeline (one ordered stream
+// per neighbouring pair) and the control RPCs. The gRPC layer converts them to and from
+// proto/parallax.proto and validates what arrives; nothing above it sees protobuf.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "runtime/stage_messages.h"
+
+namespace px::swarm {
+
+// Head -> stage 0: a new request and its prompt.
+struct OpenMessage {
+  StageRequestSetup setup;
+  std::vector<int32_t> prompt;
+};
+// Head -> stage 0: the token sampled for `position` joins the request.
+struct AppendMessage {
+  RequestId request = 0;
+  int32_t position = 0;
+  int32_t token = 0;
+};
+// Stage i -> stage i + 1: the rows a step produced.
+struct ChunksMessage {
+  std::vector<StageChunk> chunks;
+};
+// Last stage -> head: sampled tokens (or failures).
+struct TokensMessage {
+  std::vector<SampledToken> tokens;
+};
+// Head -> stage 0 -> ... -> last: the request is over; free its state. Travels behind the
+// request's chunks on the same streams, so no stage sees a chunk after the release.
+struct ReleaseMessage {
+  RequestId request = 0;
+};
+
+using PipelineMessage = std::variant<OpenMessage, AppendMessage, ChunksMessage, TokensMessage, ReleaseMessage>;
+
+// How hidden states travel: f32 is exact; f16 and bf16 halve the bytes (the receiving stage
+// widens them back to f32, so results then differ from a single node's).
+enum class WireDType { F32, F16, BF16 };
+
+// What a node tells the others about itself: in its DHT announcement and its heartbeats.
+struct NodeAnnouncement {
+  std::string node_id;               // 16 hex digits, unique per process
+  std::string address;               // host:port of its peer service (gRPC over TCP, DHT over UDP)
+  std::string api_address;           // host:port of its HTTP API, empty when it serves none
+  std::string model_id;              // identity hash of the model it serves
+  int n_layers = 0;                  // the model's layers
+  int layer_begin = 0;               // assigned range [begin, end); begin == end: none yet
+  int layer_end = 0;
+  std::string state = "joining";     // joining | loading | ready | draining | leaving
+  bool scheduler = false;            // it runs layer allocation for the swarm
+  double layers_per_second = 0;      // measured compute: layers one token passes per second
+  double memory_bandwidth = 0;       // bytes per second, measured
+  double free_memory = 0;            // bytes it offers for weights
+  double load = 0;                   // 0 idle .. 1 saturated
+  int64_t free_kv_tokens = 0;
+  uint64_t sequence = 0;             // grows with every announcement from the node
+};
+
+// Scheduler -> node: hold layers [begin, end) of the model (begin == end: hold nothing).
+struct Assignment {
+  std::string model_id;
+  int layer_begin = 0;
+  int layer_end = 0;
+  uint64_t epoch = 0;                // allocation round; a node ignores older ones
+};
+
+struct AssignReply {
+  bool ok = false;
+  std::string error;
+};
+
+}  // namespace px::swarm
