@@ -1,22 +1,18 @@
 #pragma once
-// The serving engine of one node: an executor thread that runs continuous batching over
-// every submitted request. Each step the Scheduler picks decode tokens and prefill chunks
-// under a token budget, the ForwardPass runs them as one batch over the model shard, and the
-// requests whose rows produced logits sample their next token. Results do not depend on the
-// batching (the forward pass is batch-invariant and sampling is keyed by seed and position).
-#include <atomic>
-#include <condition_variable>
+// The serving engine of one node holding the whole model: a request head over a one-stage
+// local pipeline. The stage's executor thread runs continuous batching over every submitted
+// request: each step its Scheduler picks decode tokens and prefill chunks under a token
+// budget, the ForwardPass runs them as one batch, and the requests whose rows produced logits
+// sample their next token, which the head streams out and feeds back. Results do not depend
+// on the batching (the forward pass is batch-invariant and sampling is keyed by seed and
+// position), nor on how many stages the model is cut into.
 #include <memory>
-#include <mutex>
-#include <thread>
-#include <unordered_map>
+#include <string>
 #include <vector>
 
-#include "model/forward.h"
 #include "runtime/engine.h"
-#include "runtime/request_channel.h"
-#include "runtime/scheduler.h"
-#include "tokenizer/tokenizer.h"
+#include "runtime/local_pipeline.h"
+#include "runtime/request_head.h"
 
 namespace px {
 
@@ -33,59 +29,36 @@ struct BatchEngineConfig {
   int max_queue = 256;       // waiting requests before submit() throws QueueFullError
 };
 
+StageConfig stage_config(const BatchEngineConfig& config);
+
 class BatchEngine : public Engine {
  public:
+  // One stage over `shard` (all layers), or several in-process stages over `shards` (one pool each).
   BatchEngine(std::shared_ptr<const ModelShard> shard, std::shared_ptr<const Tokenizer> tokenizer,
               ThreadPool& pool, BatchEngineConfig config, std::string model_id);
+  BatchEngine(std::vector<std::shared_ptr<const ModelShard>> shards, std::shared_ptr<const Tokenizer> tokenizer,
+              std::vector<ThreadPool*> pools, BatchEngineConfig config, std::string model_id);
   ~BatchEngine() override;
 
-  // Opens a GGUF model (all layers: a one-stage pipeline) with its own thread pool. The
-  // context is capped by the model's training context; model_id empty: the file's name.
+  // Opens a GGUF model or Hugging Face directory (all layers: a one-stage pipeline) with its
+  // own thread pool. The context is capped by the model's training context; model_id empty:
+  // the file's name.
   static std::unique_ptr<BatchEngine> load(const std::string& path, BatchEngineConfig config,
                                            std::string model_id = {});
 
-  std::shared_ptr<RequestStream> submit(std::vector<int32_t> prompt, RequestOptions options) override;
-  const Tokenizer& tokenizer() const override { return *tokenizer_; }
-  std::string model_id() const override { return model_id_; }
-  int context_size() const override { return config_.context_size; }
-  EngineStats stats() const override;
+  std::shared_ptr<RequestStream> submit(std::vector<int32_t> prompt, RequestOptions options) override {
+    return head_->submit(std::move(prompt), std::move(options));
+  }
+  const Tokenizer& tokenizer() const override { return head_->tokenizer(); }
+  std::string model_id() const override { return head_->model_id(); }
+  int context_size() const override { return head_->context_size(); }
+  EngineStats stats() const override { return head_->stats(); }
+  const LocalPipeline& pipeline() const { return *pipeline_; }
 
  private:
-  struct Request;
-  void loop();
-  void admit_submissions();
-  void drop_finished_or_cancelled();
-  void publish_counts();
-  void step();
-  void on_sampled(Request& r, int32_t token, const SampleInfo& info);
-  void finish(Request& r, FinishReason reason, std::string error = {});
-
   std::unique_ptr<ThreadPool> owned_pool_;  // set by load(); declared first, destroyed last
-  std::shared_ptr<const ModelShard> shard_;
-  std::shared_ptr<const Tokenizer> tokenizer_;
-  BatchEngineConfig config_;
-  std::string model_id_;
-  KvCache cache_;
-  ForwardPass pass_;
-  Scheduler scheduler_;
-
-  // Executor-thread state.
-  std::unordered_map<int64_t, std::unique_ptr<Request>> requests_;
-  ForwardBatch batch_;
-  ForwardResult result_;
-
-  // Shared with submit().
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::vector<std::unique_ptr<Request>> inbox_;
-  bool stopping_ = false;
-  int64_t next_id_ = 1;
-  std::atomic<int64_t> queued_{0}, running_{0}, requests_total_{0}, prompt_tokens_total_{0},
-      generated_tokens_total_{0};
-  std::atomic<double> kv_usage_{0};
-  std::atomic<int64_t> preemptions_{0}, prefix_hit_tokens_{0}, prefix_query_tokens_{0};
-
-  std::thread thread_;
+  std::unique_ptr<RequestHead> head_;
+  std::unique_ptr<LocalPipeline> pipeline_;
 };
 
 }  // namespace px

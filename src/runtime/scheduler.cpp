@@ -32,8 +32,18 @@ Scheduler::Entry* Scheduler::find_running(int64_t request) {
 
 void Scheduler::grow(int64_t request) {
   Entry* e = find_running(request);
-  if (!e) fail("scheduler: request {} is not running", request);
+  if (!e) {
+    // A request preempted while its token was being sampled elsewhere grows in the queue.
+    auto it = std::find_if(waiting_.begin(), waiting_.end(), [&](const Entry& w) { return w.request == request; });
+    if (it == waiting_.end()) fail("scheduler: request {} is unknown", request);
+    e = &*it;
+  }
   ++e->n_tokens;
+}
+
+bool Scheduler::has_uncomputed_tokens() const {
+  if (!waiting_.empty()) return true;
+  return std::any_of(running_.begin(), running_.end(), [](const Entry& e) { return e.n_computed < e.n_tokens; });
 }
 
 void Scheduler::remove(int64_t request) {

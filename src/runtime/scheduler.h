@@ -48,7 +48,8 @@ class Scheduler {
 
   // A new request whose first `n_tokens` tokens (its prompt) need computing.
   void add(int64_t request, int n_tokens);
-  // The request produced one more token (after a step whose chunk completed it).
+  // The request produced one more token (after a step whose chunk completed it). It may have
+  // been preempted meanwhile (in a pipeline the token comes back later): then it grows waiting.
   void grow(int64_t request);
   // Finished or cancelled: forget it (running or waiting).
   void remove(int64_t request);
@@ -66,6 +67,9 @@ class Scheduler {
   size_t waiting() const { return waiting_.size(); }
   int64_t kv_tokens_in_use() const;
   bool idle() const { return running_.empty() && waiting_.empty(); }
+  // Something could run: a waiting request, or a running one with tokens not yet computed
+  // (in a pipeline, a request whose token is still on its way back has none).
+  bool has_uncomputed_tokens() const;
 
  private:
   struct Entry {

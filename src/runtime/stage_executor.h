@@ -1,0 +1,137 @@
+#pragma once
+// The executor of one pipeline stage: a thread that runs continuous batching over the requests
+// passing through this node's layers. The same class serves a single node (first and last
+// stage at once) and every stage of a swarm; it knows nothing about networking — what it
+// produces goes to a StageSink, which passes it on in process or over the wire.
+//
+//  - The first stage owns admission: requests are opened and grown by their head (open /
+//    append); each step its Scheduler picks decode tokens and prefill chunks under a token
+//    budget and the KV capacity, preempting the newest request when the cache runs out.
+//  - Later stages run whatever chunks arrived (receive), in arrival order, one chunk per
+//    request per step, as one batch.
+//  - The last stage samples every chunk that reaches a request's newest token; the others
+//    pass the chunks' hidden states on (forward).
+// Each stage's KV cache is paged and prefix-cached; a request's first chunk at a stage brings
+// the token history, so a stage that already holds its prefix (a retried request) reuses it.
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "model/forward.h"
+#include "runtime/scheduler.h"
+#include "runtime/stage_messages.h"
+
+namespace px {
+
+class ThreadPool;
+
+struct StageConfig {
+  SchedulerConfig scheduler;          // first stage; max_batch_tokens also caps later stages' steps
+  int context_size = 4096;            // positions per sequence
+  int64_t kv_cache_tokens = 1 << 16;  // KV positions across all sequences
+  int kv_block_size = 16;
+  bool prefix_caching = true;
+};
+
+// Where a stage's results go. Called from the executor thread, in step order.
+class StageSink {
+ public:
+  virtual ~StageSink() = default;
+  // Not the last stage: the rows of one step, for the next stage.
+  virtual void forward(std::vector<StageChunk> chunks) = 0;
+  // The last stage's tokens; any stage's failures (error set) for requests it cannot run.
+  virtual void sampled(std::vector<SampledToken> tokens) = 0;
+  // A release passed this stage (its state for the request is gone); the last stage's sink
+  // may ignore it. Also sent downstream when the first stage preempts a request.
+  virtual void released(RequestId request) = 0;
+};
+
+struct StageStats {
+  int64_t running = 0;                // requests with KV on this stage
+  int64_t waiting = 0;                // first stage: requests queued for admission
+  double kv_usage = 0;                // fraction of KV blocks in use
+  int64_t free_kv_tokens = 0;
+  int64_t preemptions = 0;
+  int64_t prefix_hit_tokens = 0;
+  int64_t prefix_query_tokens = 0;
+  int64_t steps = 0;
+  double busy_seconds = 0;            // time spent running forward passes
+};
+
+class StageExecutor {
+ public:
+  StageExecutor(std::shared_ptr<const ModelShard> shard, ThreadPool& pool, StageConfig config, StageSink& sink);
+  ~StageExecutor();  // stop()
+  // Stops the executor thread (pending work is dropped); calls after it are ignored. Idempotent.
+  void stop();
+  StageExecutor(const StageExecutor&) = delete;
+  StageExecutor& operator=(const StageExecutor&) = delete;
+
+  const ModelShard& shard() const { return *shard_; }
+  const StageConfig& config() const { return config_; }
+
+  // First stage, from the head. Invalid input (unknown request, wrong position, a second
+  // open) comes back through sink.sampled as an error for that request.
+  void open(StageRequestSetup setup, std::vector<int32_t> prompt);
+  void append(RequestId request, int32_t position, int32_t token);
+  // Later stages, from the previous stage.
+  void receive(std::vector<StageChunk> chunks);
+  // Any stage: the request is over here; the release is passed on through the sink.
+  void release(RequestId request);
+
+  StageStats stats() const;
+
+ private:
+  struct Request;
+  struct Event;
+  void loop();
+  void apply(Event& event);
+  bool has_work() const;
+  void step();
+  void plan_first_stage();
+  void plan_later_stage();
+  void run_batch();
+  void fail_request(RequestId id, const std::string& error);
+  void drop(RequestId id, bool notify_downstream);
+  Request* find(RequestId id);
+  void publish_stats();
+
+  std::shared_ptr<const ModelShard> shard_;
+  StageConfig config_;
+  StageSink& sink_;
+  KvCache cache_;
+  ForwardPass pass_;
+  Scheduler scheduler_;
+
+  // Executor-thread state.
+  std::unordered_map<RequestId, std::unique_ptr<Request>> requests_;
+  std::unordered_map<int64_t, RequestId> by_seq_;      // scheduler / KV sequence id -> request
+  int64_t next_seq_ = 1;
+  std::deque<RequestId> arrivals_;                       // later stages: requests with chunks to run, FIFO
+  struct Planned {
+    RequestId request;
+    int begin, count;
+    bool sample;
+  };
+  std::vector<Planned> planned_;
+  SchedulePlan plan_;
+  ForwardBatch batch_;
+  ForwardResult result_;
+
+  // Shared with the callers.
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<Event> inbox_;
+  bool stopping_ = false;
+  StageStats stats_;  // guarded by mutex_
+
+  std::thread thread_;
+};
+
+}  // namespace px
