@@ -75,4 +75,11 @@ struct AssignReply {
   std::string error;
 };
 
+// Scheduler -> joining node: whether it was admitted, and where the swarm's scheduler is.
+struct JoinReplyData {
+  bool ok = false;
+  std::string error;
+  std::string scheduler_address;
+};
+
 }  // namespace px::swarm

@@ -1,0 +1,94 @@
+#include "swarm/peer_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "core/error.h"
+#include "proto/parallax.grpc.pb.h"
+#include "swarm/peer_channel.h"
+#include "swarm/wire_codec.h"
+
+namespace px::swarm {
+
+struct PeerClient::Impl {
+  Impl(std::string address_in, int max_message_bytes)
+      : address(std::move(address_in)),
+        stub(v1::Peer::NewStub(open_peer_channel(address, {max_message_bytes}))) {}
+
+  // One unary call with a deadline; a failed call becomes a px::Error naming `rpc` and the peer.
+  template <typename Request, typename Reply>
+  void call(const char* rpc, std::chrono::milliseconds timeout,
+            grpc::Status (v1::Peer::Stub::*method)(grpc::ClientContext*, const Request&, Reply*), const Request& request,
+            Reply& reply) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + timeout);
+    const grpc::Status status = (stub.get()->*method)(&context, request, &reply);
+    if (!status.ok()) fail("{} to peer {} failed: {}", rpc, address, describe_status(status));
+  }
+
+  // Decodes a peer's reply; a reply that fails validation is that peer's error.
+  template <typename Decode>
+  auto checked(const char* rpc, Decode&& decode) -> decltype(decode()) {
+    try {
+      return decode();
+    } catch (const Error& e) {
+      fail("{} to peer {}: invalid reply: {}", rpc, address, e.what());
+    }
+  }
+
+  const std::string address;
+  const std::unique_ptr<v1::Peer::Stub> stub;
+};
+
+PeerClient::PeerClient(std::string address, int max_message_bytes)
+    : impl_(std::make_unique<Impl>(std::move(address), max_message_bytes)) {}
+
+PeerClient::~PeerClient() = default;
+
+const std::string& PeerClient::address() const { return impl_->address; }
+
+HeartbeatResult PeerClient::heartbeat(const NodeAnnouncement& self, std::chrono::milliseconds timeout) {
+  v1::HeartbeatRequest request;
+  wire::encode(self, *request.mutable_node());
+  request.set_sent_unix_micros(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  v1::HeartbeatReply reply;
+  const auto start = std::chrono::steady_clock::now();
+  impl_->call("heartbeat", timeout, &v1::Peer::Stub::Heartbeat, request, reply);
+  const std::chrono::duration<double> rtt = std::chrono::steady_clock::now() - start;
+  return impl_->checked("heartbeat", [&] {
+    if (!reply.has_node()) fail("no announcement");
+    return HeartbeatResult{wire::decode(reply.node()), reply.received_unix_micros(), rtt.count()};
+  });
+}
+
+AssignReply PeerClient::assign(const Assignment& assignment, std::chrono::milliseconds timeout) {
+  v1::Assignment request;
+  wire::encode(assignment, request);
+  v1::AssignReply reply;
+  impl_->call("assign", timeout, &v1::Peer::Stub::Assign, request, reply);
+  return impl_->checked("assign", [&] { return wire::decode(reply); });
+}
+
+void PeerClient::abort(RequestId request_id, std::chrono::milliseconds timeout) {
+  v1::AbortRequest request;
+  request.set_request(request_id);
+  v1::Empty reply;
+  impl_->call("abort", timeout, &v1::Peer::Stub::Abort, request, reply);
+}
+
+JoinReplyData PeerClient::join(const NodeAnnouncement& self, std::chrono::milliseconds timeout) {
+  v1::NodeAnnouncement request;
+  wire::encode(self, request);
+  v1::JoinReply reply;
+  impl_->call("join", timeout, &v1::Peer::Stub::Join, request, reply);
+  return impl_->checked("join", [&] { return wire::decode(reply); });
+}
+
+std::string PeerClient::cluster(std::chrono::milliseconds timeout) {
+  v1::Empty request;
+  v1::ClusterReply reply;
+  impl_->call("cluster", timeout, &v1::Peer::Stub::Cluster, request, reply);
+  return std::move(*reply.mutable_json());
+}
+
+}  // namespace px::swarm

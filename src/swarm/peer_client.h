@@ -1,0 +1,42 @@
+#pragma once
+// The calling side of the peer service's unary control RPCs, towards one peer. Every call
+// takes a deadline and either returns the peer's (validated) answer or throws px::Error whose
+// message names the call and the peer's address. Thread-safe; the connection is made on the
+// first call and reused, so after the first heartbeat the round-trip time excludes connecting.
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "swarm/peer_limits.h"
+#include "swarm/pipeline_messages.h"
+
+namespace px::swarm {
+
+struct HeartbeatResult {
+  NodeAnnouncement node;              // the peer's announcement
+  int64_t received_unix_micros = 0;   // the peer's wall clock when the heartbeat arrived
+  double rtt_seconds = 0;             // measured here, on a monotonic clock
+};
+
+class PeerClient {
+ public:
+  explicit PeerClient(std::string address, int max_message_bytes = kDefaultMaxMessageBytes);
+  ~PeerClient();
+  PeerClient(const PeerClient&) = delete;
+  PeerClient& operator=(const PeerClient&) = delete;
+
+  const std::string& address() const;
+
+  HeartbeatResult heartbeat(const NodeAnnouncement& self, std::chrono::milliseconds timeout);
+  AssignReply assign(const Assignment& assignment, std::chrono::milliseconds timeout);
+  void abort(RequestId request, std::chrono::milliseconds timeout);
+  JoinReplyData join(const NodeAnnouncement& self, std::chrono::milliseconds timeout);
+  // The peer's view of the swarm, as JSON text.
+  std::string cluster(std::chrono::milliseconds timeout);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace px::swarm
