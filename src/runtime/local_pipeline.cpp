@@ -13,7 +13,7 @@ class LocalPipeline::Link : public StageSink {
     if (next_) next_->receive(std::move(chunks));
   }
   void sampled(std::vector<SampledToken> tokens) override { head_.on_tokens(std::move(tokens)); }
-  void released(RequestId request) override {
+  void released(RequestId request, bool) override {
     if (next_) next_->release(request);
   }
 

@@ -240,7 +240,7 @@ void StageExecutor::apply(Event& e) {
       if (find(e.request)) {
         drop(e.request, /*notify_downstream=*/true);
       } else {
-        sink_.released(e.request);  // pass it on: later stages may still hold the request
+        sink_.released(e.request, /*final=*/true);  // pass it on: later stages may still hold the request
       }
       return;
     }
@@ -277,7 +277,7 @@ void StageExecutor::plan_first_stage() {
     // Later stages drop their copy too; the recomputation brings them the setup again.
     if (!shard_->is_last() && r.next_stage_has_setup) {
       r.next_stage_has_setup = false;
-      sink_.released(r.setup.id);
+      sink_.released(r.setup.id, /*final=*/false);
     }
     ++stats_.preemptions;
   }
@@ -381,6 +381,8 @@ void StageExecutor::run_batch() {
     std::lock_guard lock(mutex_);
     ++stats_.steps;
     stats_.busy_seconds += seconds;
+    stats_.recent_step_seconds =
+        stats_.recent_step_seconds == 0 ? seconds : 0.9 * stats_.recent_step_seconds + 0.1 * seconds;
   }
   if (shard_->is_last()) {
     std::vector<SampledToken> out;
@@ -441,7 +443,7 @@ void StageExecutor::drop(RequestId id, bool notify_downstream) {
   by_seq_.erase(seq);
   requests_.erase(it);
   std::erase(arrivals_, id);
-  if (notify_downstream) sink_.released(id);
+  if (notify_downstream) sink_.released(id, /*final=*/true);
 }
 
 void StageExecutor::publish_stats() {

@@ -47,9 +47,10 @@ class StageSink {
   virtual void forward(std::vector<StageChunk> chunks) = 0;
   // The last stage's tokens; any stage's failures (error set) for requests it cannot run.
   virtual void sampled(std::vector<SampledToken> tokens) = 0;
-  // A release passed this stage (its state for the request is gone); the last stage's sink
-  // may ignore it. Also sent downstream when the first stage preempts a request.
-  virtual void released(RequestId request) = 0;
+  // The request's state here is gone; later stages must drop theirs too. `final`: the request
+  // is over (released by its head, or failed). Not final: the first stage preempted it and will
+  // send it again from position 0, with its setup, along the same route.
+  virtual void released(RequestId request, bool final) = 0;
 };
 
 struct StageStats {
@@ -62,6 +63,7 @@ struct StageStats {
   int64_t prefix_query_tokens = 0;
   int64_t steps = 0;
   double busy_seconds = 0;            // time spent running forward passes
+  double recent_step_seconds = 0;     // moving average of a step's duration (0: none yet)
 };
 
 class StageExecutor {

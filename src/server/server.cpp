@@ -313,6 +313,11 @@ void Server::Impl::setup() {
   http.Get("/v1/models/(.+)", guarded([this](const httplib::Request& req, httplib::Response& res) {
              handle_model(req, res);
            }));
+  http.Get("/v1/cluster", guarded([this](const httplib::Request& req, httplib::Response& res) {
+             check_auth(req);
+             if (!options.cluster_info) throw ApiError(404, "not_found_error", "this node is not part of a swarm");
+             res.set_content(options.cluster_info(), "application/json");
+           }));
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     if (current_engine()) send_json(res, 200, {{"status", "ok"}});
     else send_json(res, 503, {{"status", "loading"}});

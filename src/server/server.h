@@ -4,10 +4,12 @@
 //   GET  /v1/models, /v1/models/{id}
 //   GET  /health   503 {"status":"loading"} until set_engine(), then 200 {"status":"ok"}
 //   GET  /metrics  Prometheus text
+//   GET  /v1/cluster  the swarm's nodes, pipelines and recent routes (JSON), on swarm nodes
 // It talks to the runtime only through px::Engine. The HTTP thread pool is separate from the
 // engine, so a slow or vanished client holds one HTTP thread, never the engine or the others.
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +36,7 @@ struct ServerOptions {
   std::chrono::milliseconds poll_interval{50};  // how often a waiting response checks its client
   int retry_after_s = 1;                    // Retry-After of a 429 / 503
   std::chrono::milliseconds request_timeout{0};  // > 0: generation ends ("length") after this
+  std::function<std::string()> cluster_info;  // JSON text for GET /v1/cluster; empty: 404
 };
 
 class Server {

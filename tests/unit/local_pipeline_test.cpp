@@ -161,7 +161,7 @@ class RecordingSink : public StageSink {
     std::lock_guard lock(mutex);
     for (auto& t : tokens) this->tokens.push_back(std::move(t));
   }
-  void released(RequestId request) override {
+  void released(RequestId request, bool) override {
     std::lock_guard lock(mutex);
     releases.push_back(request);
   }

@@ -1,0 +1,218 @@
+#include "swarm/cluster_view.h"
+
+#include <algorithm>
+#include <set>
+
+namespace px::swarm {
+namespace {
+
+constexpr double kUnknownRttSeconds = 0.001;
+constexpr size_t kRecentRoutes = 32;
+
+double seconds_per_token(const NodeAnnouncement& n) {
+  const int layers = n.layer_end - n.layer_begin;
+  // Before a node has measured itself, every layer counts as a millisecond.
+  return n.layers_per_second > 0 ? layers / n.layers_per_second : layers * 1e-3;
+}
+
+}  // namespace
+
+std::vector<StageState> stage_states(const std::vector<NodeAnnouncement>& nodes) {
+  std::vector<StageState> stages;
+  for (const NodeAnnouncement& n : nodes) {
+    StageState s;
+    s.node_id = n.node_id;
+    s.begin = n.layer_begin;
+    s.end = n.layer_end;
+    s.seconds_per_token = seconds_per_token(n);
+    s.load = std::clamp(n.load, 0.0, 0.95);
+    s.full = n.free_kv_tokens <= 0;
+    stages.push_back(s);
+  }
+  return stages;
+}
+
+ClusterView::ClusterView(ClusterViewConfig config) : config_(std::move(config)) {}
+
+bool ClusterView::is_live(const Peer& p, std::chrono::steady_clock::time_point now) const {
+  return now - p.heard <= config_.expire_after && p.node.state != "leaving" && p.node.model_id == config_.model_id;
+}
+
+void ClusterView::update(const NodeAnnouncement& node, bool direct) {
+  std::lock_guard lock(mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  if (auto gone = removed_.find(node.node_id); gone != removed_.end()) {
+    // What the DHT still hands out about a removed peer is ignored until it would have expired.
+    if (!direct && now - gone->second < config_.expire_after) return;
+    removed_.erase(gone);
+  }
+  auto it = peers_.find(node.node_id);
+  if (it == peers_.end()) {
+    peers_.emplace(node.node_id, Peer{node, now});
+    return;
+  }
+  if (node.sequence <= it->second.node.sequence) return;
+  it->second.node = node;
+  it->second.heard = now;
+}
+
+void ClusterView::remove(const std::string& node_id) {
+  std::lock_guard lock(mutex_);
+  removed_[node_id] = std::chrono::steady_clock::now();
+  peers_.erase(node_id);
+}
+
+void ClusterView::set_rtt(const std::string& node_id, double seconds) {
+  std::lock_guard lock(mutex_);
+  auto it = peers_.find(node_id);
+  if (it == peers_.end()) return;
+  // Smoothed: one slow heartbeat should not reroute everything.
+  it->second.rtt_seconds = it->second.rtt_seconds < 0 ? seconds : 0.8 * it->second.rtt_seconds + 0.2 * seconds;
+}
+
+std::vector<NodeAnnouncement> ClusterView::live() const {
+  std::lock_guard lock(mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<NodeAnnouncement> out;
+  for (const auto& [id, p] : peers_) {
+    if (is_live(p, now)) out.push_back(p.node);
+  }
+  return out;
+}
+
+std::optional<NodeAnnouncement> ClusterView::find(const std::string& node_id) const {
+  std::lock_guard lock(mutex_);
+  auto it = peers_.find(node_id);
+  if (it == peers_.end() || !is_live(it->second, std::chrono::steady_clock::now())) return std::nullopt;
+  return it->second.node;
+}
+
+std::optional<NodeAnnouncement> ClusterView::find_by_address(const std::string& address) const {
+  std::lock_guard lock(mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, p] : peers_) {
+    if (p.node.address == address && is_live(p, now)) return p.node;
+  }
+  return std::nullopt;
+}
+
+std::optional<ChosenRoute> ClusterView::choose_route(const std::vector<std::string>& avoid) const {
+  std::lock_guard lock(mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<NodeAnnouncement> ready;
+  std::vector<int> in_flight;
+  for (const auto& [id, p] : peers_) {
+    if (!is_live(p, now) || p.node.state != "ready" || p.node.layer_end <= p.node.layer_begin) continue;
+    if (std::find(avoid.begin(), avoid.end(), id) != avoid.end()) continue;
+    ready.push_back(p.node);
+    in_flight.push_back(p.in_flight);
+  }
+  std::vector<StageState> stages = stage_states(ready);
+  auto rtt_to = [&](const std::string& id) {
+    auto it = peers_.find(id);
+    return it == peers_.end() || it->second.rtt_seconds < 0 ? kUnknownRttSeconds : it->second.rtt_seconds;
+  };
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const Peer& peer = peers_.at(ready[i].node_id);
+    // What this head already sent there counts before the peer's next announcement shows it.
+    stages[i].load = std::min(0.95, stages[i].load + double(in_flight[i]) / config_.max_running_per_stage);
+    const double share = routed_total_ > 0 ? double(peer.routed) / double(routed_total_) : 0.0;
+    stages[i].seconds_per_token *= 1.0 + 0.1 * share;
+    // The ring's ends: this head sends to the first stage and hears back from the last.
+    if (stages[i].begin == 0) stages[i].seconds_per_token += rtt_to(ready[i].node_id) / 2;
+    if (stages[i].end == config_.n_layers) stages[i].seconds_per_token += rtt_to(ready[i].node_id) / 2;
+  }
+  RoutingConfig routing;
+  routing.n_layers = config_.n_layers;
+  routing.stale_after_seconds = std::chrono::duration<double>(config_.expire_after).count();
+  auto rtt = [&](const std::string&, const std::string& to) { return rtt_to(to); };
+  const std::optional<Route> route = find_route(stages, routing, rtt);
+  if (!route) return std::nullopt;
+  ChosenRoute chosen;
+  chosen.cost_seconds = route->cost_seconds;
+  for (size_t i : route->stages) chosen.stages.push_back(ready[i]);
+  return chosen;
+}
+
+void ClusterView::route_started(const std::vector<std::string>& node_ids, RequestId request) {
+  std::lock_guard lock(mutex_);
+  for (const std::string& id : node_ids) {
+    auto it = peers_.find(id);
+    if (it == peers_.end()) continue;
+    ++it->second.in_flight;
+    ++it->second.routed;
+  }
+  ++routed_total_;
+  recent_routes_.push_back({request, node_ids, std::chrono::system_clock::now()});
+  while (recent_routes_.size() > kRecentRoutes) recent_routes_.pop_front();
+}
+
+void ClusterView::route_ended(const std::vector<std::string>& node_ids) {
+  std::lock_guard lock(mutex_);
+  for (const std::string& id : node_ids) {
+    auto it = peers_.find(id);
+    if (it != peers_.end() && it->second.in_flight > 0) --it->second.in_flight;
+  }
+}
+
+nlohmann::json ClusterView::to_json() const {
+  const std::vector<NodeAnnouncement> nodes = live();
+  nlohmann::json out;
+  out["model_id"] = config_.model_id;
+  out["n_layers"] = config_.n_layers;
+  out["nodes"] = nlohmann::json::array();
+  for (const NodeAnnouncement& n : nodes) {
+    double rtt = -1;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = peers_.find(n.node_id);
+      if (it != peers_.end()) rtt = it->second.rtt_seconds;
+    }
+    out["nodes"].push_back({{"id", n.node_id},
+                            {"address", n.address},
+                            {"api_address", n.api_address},
+                            {"layers", {n.layer_begin, n.layer_end}},
+                            {"state", n.state},
+                            {"scheduler", n.scheduler},
+                            {"hardware",
+                             {{"layers_per_second", n.layers_per_second},
+                              {"memory_bandwidth", n.memory_bandwidth},
+                              {"free_memory", n.free_memory}}},
+                            {"load", n.load},
+                            {"free_kv_tokens", n.free_kv_tokens},
+                            {"rtt_ms", rtt < 0 ? nlohmann::json(nullptr) : nlohmann::json(rtt * 1e3)}});
+  }
+  // Disjoint pipelines, cheapest first, as the router would find them with no load.
+  out["pipelines"] = nlohmann::json::array();
+  std::vector<NodeAnnouncement> ready;
+  for (const auto& n : nodes) {
+    if (n.state == "ready" && n.layer_end > n.layer_begin) ready.push_back(n);
+  }
+  RoutingConfig routing;
+  routing.n_layers = config_.n_layers;
+  for (;;) {
+    std::vector<StageState> stages = stage_states(ready);
+    for (auto& s : stages) s.load = 0, s.full = false;
+    const auto route = find_route(stages, routing, [](const std::string&, const std::string&) { return 0.0; });
+    if (!route) break;
+    nlohmann::json p = nlohmann::json::array();
+    std::set<size_t> used(route->stages.begin(), route->stages.end());
+    for (size_t i : route->stages) p.push_back({{"id", ready[i].node_id}, {"layers", {ready[i].layer_begin, ready[i].layer_end}}});
+    out["pipelines"].push_back(p);
+    std::vector<NodeAnnouncement> rest;
+    for (size_t i = 0; i < ready.size(); ++i) {
+      if (!used.count(i)) rest.push_back(ready[i]);
+    }
+    ready.swap(rest);
+  }
+  out["routes"] = nlohmann::json::array();
+  std::lock_guard lock(mutex_);
+  for (const RecentRoute& r : recent_routes_) {
+    out["routes"].push_back({{"request", r.request},
+                             {"nodes", r.node_ids},
+                             {"unix_ms", std::chrono::duration_cast<std::chrono::milliseconds>(r.at.time_since_epoch()).count()}});
+  }
+  return out;
+}
+
+}  // namespace px::swarm

@@ -1,0 +1,184 @@
+#include "swarm/stage_host.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+
+namespace px::swarm {
+
+StageHost::StageHost(std::string model_path, std::string self_address, int n_threads, StageConfig config,
+                     MessageSender& sender)
+    : model_path_(std::move(model_path)),
+      self_address_(std::move(self_address)),
+      config_(config),
+      sender_(sender),
+      pool_(std::make_unique<ThreadPool>(n_threads)) {}
+
+StageHost::~StageHost() {
+  std::unique_lock lock(stage_mutex_);
+  if (executor_) executor_->stop();
+  executor_.reset();
+}
+
+void StageHost::assign(LayerRange range) {
+  std::shared_ptr<const ModelShard> shard;
+  if (range.end > range.begin) shard = ModelShard::load(model_path_, range);  // before anything changes
+  std::unique_lock lock(stage_mutex_);
+  if (executor_) executor_->stop();
+  executor_.reset();
+  shard_ = std::move(shard);
+  if (shard_) {
+    StageConfig config = config_;
+    config.context_size = std::min(config.context_size, shard_->config().n_ctx_train);
+    executor_ = std::make_unique<StageExecutor>(shard_, *pool_, config, *this);
+  }
+  lock.unlock();
+  // The requests that passed through the old range are lost here: their heads retry.
+  std::map<RequestId, Hops> lost;
+  {
+    std::lock_guard routes_lock(routes_mutex_);
+    lost.swap(routes_);
+  }
+  for (const auto& [id, hops] : lost) fail_to_head(hops.head, id, "the stage was reassigned");
+  spdlog::info("holding layers [{}, {})", range.begin, range.end);
+}
+
+std::optional<LayerRange> StageHost::range() const {
+  std::shared_lock lock(stage_mutex_);
+  if (!shard_) return std::nullopt;
+  return shard_->range();
+}
+
+StageStats StageHost::stats() const {
+  std::shared_lock lock(stage_mutex_);
+  return executor_ ? executor_->stats() : StageStats{};
+}
+
+size_t StageHost::requests() const {
+  std::lock_guard lock(routes_mutex_);
+  return routes_.size();
+}
+
+bool StageHost::learn(const StageRequestSetup& setup) {
+  const auto self = std::find(setup.hops.begin(), setup.hops.end(), self_address_);
+  if (self == setup.hops.end()) {
+    fail_to_head(setup.head, setup.id, fmt::format("{} is not on the request's route", self_address_));
+    return false;
+  }
+  Hops hops{setup.head, self + 1 == setup.hops.end() ? std::string() : *(self + 1)};
+  std::lock_guard lock(routes_mutex_);
+  routes_[setup.id] = std::move(hops);
+  return true;
+}
+
+void StageHost::on_open(OpenMessage message) {
+  std::shared_lock lock(stage_mutex_);
+  if (!executor_ || !shard_->is_first()) {
+    fail_to_head(message.setup.head, message.setup.id, fmt::format("{} does not hold layer 0", self_address_));
+    return;
+  }
+  if (!learn(message.setup)) return;
+  executor_->open(std::move(message.setup), std::move(message.prompt));
+}
+
+void StageHost::on_append(const AppendMessage& message) {
+  std::shared_lock lock(stage_mutex_);
+  if (executor_) executor_->append(message.request, message.position, message.token);
+}
+
+void StageHost::on_chunks(ChunksMessage message) {
+  std::shared_lock lock(stage_mutex_);
+  std::vector<StageChunk> accepted;
+  for (StageChunk& chunk : message.chunks) {
+    if (chunk.setup && !learn(*chunk.setup)) continue;
+    if (!executor_) {
+      std::string head;
+      {
+        std::lock_guard routes_lock(routes_mutex_);
+        auto it = routes_.find(chunk.request);
+        if (it != routes_.end()) head = it->second.head;
+      }
+      if (!head.empty()) fail_to_head(head, chunk.request, fmt::format("{} holds no layers", self_address_));
+      continue;
+    }
+    accepted.push_back(std::move(chunk));
+  }
+  if (executor_ && !accepted.empty()) executor_->receive(std::move(accepted));
+}
+
+void StageHost::on_release(const ReleaseMessage& message) {
+  std::shared_lock lock(stage_mutex_);
+  if (executor_) {
+    executor_->release(message.request);  // passed on by released() once the executor got to it
+    return;
+  }
+  released(message.request, /*final=*/true);
+}
+
+void StageHost::forward(std::vector<StageChunk> chunks) {
+  // One message per next hop (requests of one step may follow different routes).
+  std::map<std::string, ChunksMessage> by_next;
+  std::vector<std::pair<std::string, RequestId>> unroutable;
+  {
+    std::lock_guard lock(routes_mutex_);
+    for (StageChunk& c : chunks) {
+      auto it = routes_.find(c.request);
+      if (it == routes_.end() || it->second.next.empty()) {
+        if (it != routes_.end()) unroutable.emplace_back(it->second.head, c.request);
+        continue;
+      }
+      by_next[it->second.next].chunks.push_back(std::move(c));
+    }
+  }
+  for (auto& [next, message] : by_next) {
+    std::vector<RequestId> ids;
+    for (const StageChunk& c : message.chunks) ids.push_back(c.request);
+    if (sender_.send(next, std::move(message))) continue;
+    std::lock_guard lock(routes_mutex_);
+    for (RequestId id : ids) {
+      auto it = routes_.find(id);
+      if (it != routes_.end()) unroutable.emplace_back(it->second.head, id);
+    }
+  }
+  for (const auto& [head, id] : unroutable) fail_to_head(head, id, "the next stage cannot be reached");
+}
+
+void StageHost::sampled(std::vector<SampledToken> tokens) {
+  std::map<std::string, TokensMessage> by_head;
+  {
+    std::lock_guard lock(routes_mutex_);
+    for (SampledToken& t : tokens) {
+      auto it = routes_.find(t.request);
+      if (it == routes_.end()) continue;  // released meanwhile, or never routed here
+      by_head[it->second.head].tokens.push_back(std::move(t));
+    }
+  }
+  for (auto& [head, message] : by_head) {
+    if (!sender_.send(head, std::move(message))) spdlog::warn("tokens for head {} dropped: unreachable", head);
+  }
+}
+
+void StageHost::released(RequestId request, bool final) {
+  std::string next;
+  {
+    std::lock_guard lock(routes_mutex_);
+    auto it = routes_.find(request);
+    if (it == routes_.end()) return;
+    next = it->second.next;
+    if (final) routes_.erase(it);  // a preempted request comes back along the same route
+  }
+  if (!next.empty()) sender_.send(next, ReleaseMessage{request});
+}
+
+void StageHost::fail_to_head(const std::string& head, RequestId request, const std::string& error) {
+  if (head.empty()) return;
+  SampledToken t;
+  t.request = request;
+  t.error = error;
+  sender_.send(head, TokensMessage{{std::move(t)}});
+}
+
+}  // namespace px::swarm

@@ -1,0 +1,72 @@
+#pragma once
+// The Model Shard Holder of a swarm node: it holds the layers the scheduler assigned (loaded
+// from this node's own copy of the model), runs them with a StageExecutor, and passes what the
+// executor produces along each request's route — chunks to the next stage, tokens to the
+// request's head. A new assignment swaps the shard without restarting the process; requests
+// caught on the old range fail back to their heads, which retry elsewhere.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+
+#include "model/model_shard.h"
+#include "runtime/stage_executor.h"
+#include "swarm/message_sender.h"
+
+namespace px {
+class ThreadPool;
+}
+
+namespace px::swarm {
+
+class StageHost : public StageSink {
+ public:
+  StageHost(std::string model_path, std::string self_address, int n_threads, StageConfig config,
+            MessageSender& sender);
+  ~StageHost() override;
+
+  // Holds layers [begin, end) from now on (begin == end: nothing). Throws px::Error when the
+  // range is invalid or the shard cannot be loaded; the previous range is then kept.
+  void assign(LayerRange range);
+  std::optional<LayerRange> range() const;
+  StageStats stats() const;
+  size_t requests() const;  // requests whose route passes here
+
+  // The data plane, from the network (any thread).
+  void on_open(OpenMessage message);
+  void on_append(const AppendMessage& message);
+  void on_chunks(ChunksMessage message);
+  void on_release(const ReleaseMessage& message);
+
+  // StageSink: from the executor thread.
+  void forward(std::vector<StageChunk> chunks) override;
+  void sampled(std::vector<SampledToken> tokens) override;
+  void released(RequestId request, bool final) override;
+
+ private:
+  struct Hops {
+    std::string head;
+    std::string next;  // empty on the last stage
+  };
+  // Where the request goes after this stage; false (and an error to its head) when this node
+  // is not on the route.
+  bool learn(const StageRequestSetup& setup);
+  void fail_to_head(const std::string& head, RequestId request, const std::string& error);
+
+  const std::string model_path_;
+  const std::string self_address_;
+  const StageConfig config_;
+  MessageSender& sender_;
+  std::unique_ptr<ThreadPool> pool_;
+
+  mutable std::shared_mutex stage_mutex_;  // shared: data plane; exclusive: assign()
+  std::shared_ptr<const ModelShard> shard_;
+  std::unique_ptr<StageExecutor> executor_;
+
+  mutable std::mutex routes_mutex_;
+  std::map<RequestId, Hops> routes_;
+};
+
+}  // namespace px::swarm

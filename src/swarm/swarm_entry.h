@@ -1,0 +1,70 @@
+#pragma once
+// The head's way into the swarm: for each request it asks the cluster view for the cheapest
+// pipeline that covers every layer, stamps the route into the request's setup and sends the
+// request to the route's first stage; appends and the release follow the same way. When no
+// pipeline covers the model the request waits (up to route_wait) for one to appear — nodes
+// joining, layers being reassigned — and then fails with a clear error. When a peer on a route
+// fails, the requests on it fail back to the head, which opens them again elsewhere.
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/request_head.h"
+#include "swarm/cluster_view.h"
+#include "swarm/message_sender.h"
+
+namespace px::swarm {
+
+struct SwarmEntryConfig {
+  std::string self_address;                        // where last stages send tokens
+  std::chrono::milliseconds route_wait{30000};     // how long a request may wait for a pipeline
+};
+
+class SwarmEntry : public PipelineEntry {
+ public:
+  SwarmEntry(ClusterView& view, MessageSender& sender, RequestHead& head, SwarmEntryConfig config);
+  ~SwarmEntry() override;
+
+  void open(StageRequestSetup setup, std::vector<int32_t> tokens) override;
+  void append(RequestId request, int32_t position, int32_t token) override;
+  void release(RequestId request) override;
+  int64_t queued() const override;
+  void add_stats(EngineStats& stats) const override;
+
+  // A peer is gone (stream broken, heartbeats lost): every request routed through it fails
+  // back to the head, which retries on another pipeline.
+  void peer_failed(const std::string& node_id);
+
+ private:
+  struct InFlight {
+    std::string first_hop;
+    std::vector<std::string> node_ids;
+  };
+  struct Waiting {
+    StageRequestSetup setup;
+    std::vector<int32_t> tokens;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  // Sends the request on a route; false when no pipeline covers the model right now.
+  bool try_start(StageRequestSetup& setup, std::vector<int32_t>& tokens);
+  void fail(RequestId request, const std::string& error);
+  void retry_waiting();
+
+  ClusterView& view_;
+  MessageSender& sender_;
+  RequestHead& head_;
+  const SwarmEntryConfig config_;
+
+  mutable std::mutex mutex_;
+  std::map<RequestId, InFlight> in_flight_;
+  std::vector<Waiting> waiting_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread retry_thread_;
+};
+
+}  // namespace px::swarm

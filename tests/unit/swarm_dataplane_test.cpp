@@ -1,0 +1,256 @@
+// The swarm's data plane without gRPC: stage hosts and a request head exchanging the pipeline
+// messages through an in-process network. Requests follow the routes the head stamps on them,
+// give the single node's tokens, and survive a stage that dies mid-stream: the head reopens
+// them on the other pipeline with their history and the output does not change.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
+#include "unit/test_temp_dir.h"
+
+#include "core/thread_pool.h"
+#include "model/gguf.h"
+#include "model/synth.h"
+#include "runtime/batch_engine.h"
+#include "swarm/stage_host.h"
+#include "swarm/swarm_entry.h"
+
+namespace px::swarm {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Delivers messages in send order on one thread, to stage hosts by address or to the head.
+class FakeNetwork : public MessageSender {
+ public:
+  FakeNetwork() : thread_([this] { deliver(); }) {}
+  ~FakeNetwork() override { stop(); }
+  // No delivery after this returns (call it before the hosts and the head go away).
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void add_stage(const std::string& address, StageHost* host) {
+    std::lock_guard lock(mutex_);
+    stages_[address] = host;
+  }
+  void set_head(const std::string& address, RequestHead* head) {
+    std::lock_guard lock(mutex_);
+    head_address_ = address;
+    head_ = head;
+  }
+  // The peer vanishes: what is sent to it is lost, what it sends goes nowhere.
+  void kill(const std::string& address) {
+    std::lock_guard lock(mutex_);
+    stages_.erase(address);
+  }
+  bool send(const std::string& address, PipelineMessage message) override {
+    std::lock_guard lock(mutex_);
+    if (address != head_address_ && !stages_.count(address)) return false;
+    queue_.emplace_back(address, std::move(message));
+    wake_.notify_all();
+    return true;
+  }
+
+ private:
+  void deliver() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      auto [address, message] = std::move(queue_.front());
+      queue_.pop_front();
+      StageHost* host = stages_.count(address) ? stages_[address] : nullptr;
+      RequestHead* head = address == head_address_ ? head_ : nullptr;
+      lock.unlock();
+      std::visit(
+          [&](auto&& m) {
+            using T = std::decay_t<decltype(m)>;
+            if constexpr (std::is_same_v<T, TokensMessage>) {
+              if (head) head->on_tokens(std::move(m.tokens));
+            } else if (host) {
+              if constexpr (std::is_same_v<T, OpenMessage>) host->on_open(std::move(m));
+              if constexpr (std::is_same_v<T, AppendMessage>) host->on_append(m);
+              if constexpr (std::is_same_v<T, ChunksMessage>) host->on_chunks(std::move(m));
+              if constexpr (std::is_same_v<T, ReleaseMessage>) host->on_release(m);
+            }
+          },
+          message);
+      lock.lock();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::pair<std::string, PipelineMessage>> queue_;
+  std::map<std::string, StageHost*> stages_;
+  std::string head_address_;
+  RequestHead* head_ = nullptr;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+class SwarmDataPlane : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    path_ = px::test::temp_dir() + "dataplane.gguf";
+    SynthSpec spec;
+    spec.arch = "qwen2";
+    spec.n_layers = 6;
+    spec.n_embd = 64;
+    spec.type = DType::Q8_0;
+    write_synthetic_model(spec, path_);
+  }
+
+  std::vector<std::shared_ptr<RequestStream>> submit_all(Engine& engine) {
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (int i = 0; i < 8; ++i) {
+      std::vector<int32_t> prompt;
+      for (int j = 0; j < 4 + 9 * i; ++j) prompt.push_back(1 + (j * 11 + i * 17) % 200);
+      RequestOptions o;
+      o.max_tokens = 40;
+      o.ignore_eos = true;
+      o.sampling.temperature = i % 2 ? 0.8f : 0.0f;
+      o.sampling.seed = 7 + i;
+      streams.push_back(engine.submit(prompt, o));
+    }
+    return streams;
+  }
+
+  static std::vector<int32_t> drain(RequestStream& stream, FinishReason* finish) {
+    std::vector<int32_t> ids;
+    StreamEvent e;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!stream.next(e, 50ms)) continue;
+      for (const auto& t : e.tokens) ids.push_back(t.id);
+      if (e.finish != FinishReason::None) {
+        *finish = e.finish;
+        if (!e.error.empty()) ADD_FAILURE() << e.error;
+        return ids;
+      }
+    }
+    ADD_FAILURE() << "stream did not finish";
+    return ids;
+  }
+
+  std::vector<std::vector<int32_t>> reference() {
+    auto file = GgufFile::open(path_);
+    ThreadPool pool(1);
+    BatchEngine engine(ModelShard::load(path_), Tokenizer::from_gguf(*file), pool, {}, "ref");
+    std::vector<std::vector<int32_t>> out;
+    for (auto& s : submit_all(engine)) {
+      FinishReason f;
+      out.push_back(drain(*s, &f));
+    }
+    return out;
+  }
+
+  static NodeAnnouncement announce(const std::string& id, const std::string& address, int begin, int end) {
+    NodeAnnouncement n;
+    n.node_id = id;
+    n.address = address;
+    n.model_id = "m";
+    n.layer_begin = begin;
+    n.layer_end = end;
+    n.state = "ready";
+    n.layers_per_second = 1000;
+    n.free_kv_tokens = 4096;
+    n.sequence = 1;
+    return n;
+  }
+
+  static inline std::string path_;
+};
+
+TEST_F(SwarmDataPlane, RequestsSurviveAStageThatDiesMidStream) {
+  const auto want = reference();
+
+  FakeNetwork net;
+  StageConfig stage;
+  stage.context_size = 512;
+  stage.kv_cache_tokens = 4096;
+  // Pipeline A: [0,3) [3,6); pipeline B: [0,6) on one node.
+  StageHost a1(path_, "a1:1", 1, stage, net), a2(path_, "a2:1", 1, stage, net), b(path_, "b:1", 1, stage, net);
+  a1.assign({0, 3});
+  a2.assign({3, 6});
+  b.assign({0, 6});
+  net.add_stage("a1:1", &a1);
+  net.add_stage("a2:1", &a2);
+  net.add_stage("b:1", &b);
+
+  ClusterViewConfig vc;
+  vc.model_id = "m";
+  vc.n_layers = 6;
+  vc.max_running_per_stage = 4;
+  ClusterView view(vc);
+  view.update(announce("00000000000000a1", "a1:1", 0, 3));
+  view.update(announce("00000000000000a2", "a2:1", 3, 6));
+  view.update(announce("00000000000000bb", "b:1", 0, 6));
+
+  auto file = GgufFile::open(path_);
+  HeadConfig hc;
+  hc.context_size = 512;
+  hc.n_vocab = ModelShard::load(path_)->config().n_vocab;
+  hc.max_attempts = 4;
+  RequestHead head(Tokenizer::from_gguf(*file), hc, "m");
+  SwarmEntry entry(view, net, head, {"head:1", 5s});
+  head.connect(entry);
+  net.set_head("head:1", &head);
+
+  auto streams = submit_all(head);
+  // Both pipelines take requests (the head spreads its own load).
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline && (a2.requests() == 0 || b.requests() == 0)) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_GT(a2.requests(), 0u);
+  ASSERT_GT(b.requests(), 0u);
+  // a2 dies; the head learns it (as heartbeats would tell it) and moves its requests to b.
+  net.kill("a2:1");
+  view.remove("00000000000000a2");
+  entry.peer_failed("00000000000000a2");
+
+  for (size_t i = 0; i < streams.size(); ++i) {
+    FinishReason finish = FinishReason::None;
+    EXPECT_EQ(drain(*streams[i], &finish), want[i]) << "request " << i;
+    EXPECT_EQ(finish, FinishReason::Length);
+  }
+  head.shutdown();
+  net.stop();
+}
+
+TEST_F(SwarmDataPlane, WithoutAnyCoverRequestsWaitThenFailClearly) {
+  FakeNetwork net;
+  ClusterViewConfig vc;
+  vc.model_id = "m";
+  vc.n_layers = 6;
+  ClusterView view(vc);
+  view.update(announce("00000000000000a1", "a1:1", 0, 3));  // nobody holds [3, 6)
+  auto file = GgufFile::open(path_);
+  HeadConfig hc;
+  hc.n_vocab = ModelShard::load(path_)->config().n_vocab;
+  RequestHead head(Tokenizer::from_gguf(*file), hc, "m");
+  SwarmEntry entry(view, net, head, {"head:1", 300ms});
+  head.connect(entry);
+  RequestOptions o;
+  o.max_tokens = 4;
+  auto stream = head.submit({1, 2, 3}, o);
+  StreamEvent e;
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < 10s && !(stream->next(e, 50ms) && e.finish != FinishReason::None)) {
+  }
+  EXPECT_EQ(e.finish, FinishReason::Error);
+  EXPECT_NE(e.error.find("covers all 6 layers"), std::string::npos) << e.error;
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
+  head.shutdown();
+}
+
+}  // namespace
+}  // namespace px::swarm
