@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's main command (`make demo`): synthesizes a small model (no download needed),
-# generates from it, then serves it over the OpenAI API and sends two concurrent requests.
-# Until the swarm lands this is a one-stage pipeline on this machine.
+# starts a 3-node swarm on 127.0.0.1 — `parallax run` (scheduler, API and a worker) and two
+# `parallax join` workers, each offering memory for 3 of the model's 8 layers, so the scheduler
+# cuts the model into a 3-stage pipeline — streams a chat completion through it, prints the
+# output and the route it took, and shuts every node down cleanly.
 set -euo pipefail
 parallax=${1:-build/parallax}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,32 +20,71 @@ if [ ! -f "$model" ]; then
   "$parallax" model synth -o "$model" --arch llama --layers 8 --embd 512 --heads 8 --kv-heads 4 \
     --ff 1408 --ctx 2048 --type q8_0 --seed 42 "${vocab_args[@]}"
 fi
-"$parallax" model info "$model"
+"$parallax" model info "$model" | head -8
+
+logs=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$logs"
+}
+trap cleanup EXIT
+
+wait_ready() {  # log file -> prints the "ready ..." line
+  for _ in $(seq 300); do
+    if grep -q '^ready ' "$1"; then grep '^ready ' "$1"; return 0; fi
+    sleep 0.1
+  done
+  echo "demo: a node did not start; its log:" >&2
+  cat "$1" >&2
+  return 1
+}
+
+common=(-m "$model" --host 127.0.0.1 -t 1 --max-layers 3 --ctx 1024 --kv-cache-tokens 4096)
 echo
-echo "demo: generating 48 tokens (greedy) ..."
-"$parallax" generate -m "$model" -p "The quick brown fox" -n 48 --temp 0
-echo
-echo "demo: the same prompt sampled with a seed, as JSON ..."
-"$parallax" generate -m "$model" -p "The quick brown fox" -n 16 --temp 0.8 --seed 1 --json
+echo "demo: node 1: parallax run (scheduler + API + worker)"
+"$parallax" run "${common[@]}" --port 0 --p2p-port 0 --wait-nodes 3 >"$logs/node1.log" 2>&1 &
+pids+=($!)
+ready=$(wait_ready "$logs/node1.log")
+echo "  $ready"
+p2p=$(sed 's/.*p2p=\([^ ]*\).*/\1/' <<<"$ready")
+api=$(sed 's/.*api=\([^ ]*\).*/\1/' <<<"$ready")
+for n in 2 3; do
+  echo "demo: node $n: parallax join --peer $p2p"
+  "$parallax" join "${common[@]}" --peer "$p2p" --p2p-port 0 >"$logs/node$n.log" 2>&1 &
+  pids+=($!)
+  echo "  $(wait_ready "$logs/node$n.log")"
+done
+
+echo "demo: waiting for the scheduler to cut the model into a pipeline ..."
+for _ in $(seq 200); do
+  if curl -sf "http://$api/v1/cluster" | grep -q '"pipelines":\[\['; then break; fi
+  sleep 0.1
+done
+"$parallax" status --peer "$p2p"
 
 echo
-echo "demo: serving it over the OpenAI API (continuous batching) and asking two questions at once ..."
-log=$(mktemp)
-"$parallax" serve -m "$model" --host 127.0.0.1 --port 0 --ctx 1024 --kv-cache-mb 64 >"$log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$log"' EXIT
-port=""
-for _ in $(seq 100); do
-  port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | head -1 | sed 's/.*://') || true
-  if [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1; then break; fi
-  sleep 0.2
-done
-ask() {
-  curl -s "http://127.0.0.1:$port/v1/chat/completions" -H 'Content-Type: application/json' \
-    -d "{\"messages\":[{\"role\":\"user\",\"content\":\"$1\"}],\"max_tokens\":12,\"temperature\":0}"
-  echo
-}
-ask "What is a swarm?" &
-ask "Why pipelines?" &
-wait %2 %3 2>/dev/null || wait
-curl -s "http://127.0.0.1:$port/metrics" | grep -E '^parallax_(requests_total|generation_tokens_total)' || true
+echo "demo: streaming a chat completion through the swarm ..."
+curl -sN "http://$api/v1/chat/completions" -H 'Content-Type: application/json' \
+  -d '{"messages":[{"role":"user","content":"What is a swarm?"}],"max_tokens":24,"temperature":0,"stream":true}' |
+  sed -n 's/^data: //p' | grep -v '^\[DONE\]' |
+  python3 -c 'import json,sys
+for line in sys.stdin:
+    for c in json.loads(line).get("choices", []):
+        sys.stdout.write(c.get("delta", {}).get("content") or "")
+        sys.stdout.flush()
+print()' 2>/dev/null || true
+echo
+echo "demo: the route it took (stages in layer order):"
+curl -sf "http://$api/v1/cluster" | python3 -c 'import json,sys
+j = json.load(sys.stdin)
+layers = {n["id"]: n["layers"] for n in j["nodes"]}
+r = j["routes"][-1]
+print("  head -> " + " -> ".join("%s[%d:%d]" % (i, *layers.get(i, [0, 0])) for i in r["nodes"]) + " -> head")'
+echo
+echo "demo: shutting the swarm down"

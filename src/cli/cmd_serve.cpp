@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/swarm_command.h"
 #include "core/error.h"
 #include "runtime/batch_engine.h"
 #include "server/server.h"
@@ -34,7 +35,40 @@ struct ServeArgs {
   int max_running = 16;
   int64_t kv_cache_mb = 1024;
   bool no_prefix_cache = false;
+  // Swarm mode: a worker pinned to these layers, joining through these peers.
+  std::string layers;
+  std::vector<std::string> peers;
+  int p2p_port = 7000;
+  std::string wire_dtype = "f32";
+  int heartbeat_ms = 500;
+  int expire_ms = 4000;
+  int64_t kv_cache_tokens = 16384;
 };
+
+// `serve --layers B:E --peer HOST:P2P`: this node joins a swarm holding layers [B, E); it
+// serves the API too only when --port is given.
+void run_serve_in_swarm(const ServeArgs& args, bool api) {
+  SwarmArgs s;
+  s.model = args.model;
+  s.host = args.host;
+  s.port = args.port;
+  s.api = api;
+  s.p2p_port = args.p2p_port;
+  s.peers = args.peers;
+  s.layers = args.layers;
+  s.threads = args.threads;
+  s.ctx = args.ctx;
+  s.max_batch_tokens = args.max_batch_tokens;
+  s.max_running = args.max_running;
+  s.max_queue = args.max_queue;
+  s.wire_dtype = args.wire_dtype;
+  s.heartbeat_ms = args.heartbeat_ms;
+  s.expire_ms = args.expire_ms;
+  s.kv_cache_tokens = args.kv_cache_tokens;
+  s.api_key = args.api_key;
+  s.model_name = args.model_name;
+  run_swarm_node(s);
+}
 
 void run_serve(const ServeArgs& args) {
   if (args.port < 0 || args.port > 65535) fail("--port {} is not a TCP port (0..65535)", args.port);
@@ -105,7 +139,7 @@ void register_serve(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingPath);
   cmd->add_option("--host", args->host, "Address to listen on")->capture_default_str();
-  cmd->add_option("--port", args->port, "TCP port (0: any free port, logged)")->capture_default_str();
+  auto* port = cmd->add_option("--port", args->port, "TCP port (0: any free port, logged)")->capture_default_str();
   cmd->add_option("--api-key", args->api_key, "Require 'Authorization: Bearer KEY' on /v1/*")
       ->envname("PARALLAX_API_KEY");
   cmd->add_option("-t,--threads", args->threads, "Compute threads (0 = all cores)")->capture_default_str();
@@ -120,7 +154,20 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--http-threads", args->http_threads, "Concurrent HTTP connections")->capture_default_str();
   cmd->add_option("--timeout", args->timeout_s, "Seconds a request may generate (0 = no limit)")
       ->capture_default_str();
-  cmd->callback([args] { run_serve(*args); });
+  cmd->add_option("--layers", args->layers, "Swarm worker holding only layers BEGIN:END (e.g. 0:8)");
+  cmd->add_option("--peer", args->peers, "Swarm: host:p2p-port of a node to join through");
+  cmd->add_option("--p2p-port", args->p2p_port, "Swarm: peer port (gRPC over TCP, DHT over UDP)")->capture_default_str();
+  cmd->add_option("--wire-dtype", args->wire_dtype, "Swarm: hidden states on the wire (f32, f16, bf16)")
+      ->capture_default_str();
+  cmd->add_option("--heartbeat-ms", args->heartbeat_ms, "Swarm: heartbeat period")->capture_default_str();
+  cmd->add_option("--expire-ms", args->expire_ms, "Swarm: a peer not heard from for this long is gone")
+      ->capture_default_str();
+  cmd->add_option("--kv-cache-tokens", args->kv_cache_tokens, "Swarm: KV cache positions of this stage")
+      ->capture_default_str();
+  cmd->callback([args, port] {
+    if (!args->layers.empty() || !args->peers.empty()) return run_serve_in_swarm(*args, port->count() > 0);
+    run_serve(*args);
+  });
 }
 
 }  // namespace px::cli

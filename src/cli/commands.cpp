@@ -8,8 +8,11 @@ void register_commands(CLI::App& app) {
   register_model(app);
   register_bench(app);
   register_bench_serve(app);
+  register_bench_swarm(app);
+  register_chaos(app);
   register_serve(app);
   register_sim(app);
+  register_swarm(app);
 }
 
 }  // namespace px::cli

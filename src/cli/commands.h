@@ -12,7 +12,10 @@ void register_tokenize(CLI::App& app);
 void register_model(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_bench_serve(CLI::App& app);
+void register_bench_swarm(CLI::App& app);
+void register_chaos(CLI::App& app);
 void register_serve(CLI::App& app);
 void register_sim(CLI::App& app);
+void register_swarm(CLI::App& app);  // run, join, status
 
 }  // namespace px::cli

@@ -64,6 +64,12 @@ class QueueFullError : public Error {
  public:
   using Error::Error;
 };
+// Thrown by submit() when nothing can serve the request now, e.g. no pipeline of a swarm
+// covers the model (after waiting for one): the frontend answers 503.
+class UnavailableError : public Error {
+ public:
+  using Error::Error;
+};
 // Thrown by submit() for a request that can never run (prompt longer than the context,
 // invalid options): the frontend answers 400.
 class InvalidRequestError : public Error {

@@ -119,6 +119,8 @@ std::shared_ptr<RequestStream> RequestHead::submit(std::vector<int32_t> prompt, 
   r->channel = std::make_shared<RequestChannel>();
   if (r->options.timeout.count() > 0) r->deadline = std::chrono::steady_clock::now() + r->options.timeout;
   auto channel = r->channel;
+  // Waits (bounded) when no pipeline can take requests right now.
+  if (std::string why; !entry_->wait_until_available(why)) throw UnavailableError(why);
   if (entry_->queued() >= config_.max_queue) {
     throw QueueFullError(fmt::format("{} requests are waiting; try again later", config_.max_queue));
   }
@@ -154,6 +156,7 @@ void RequestHead::handle(const SampledToken& t, std::vector<Action>& actions) {
   auto it = requests_.find(t.request);
   if (it == requests_.end()) return;  // an earlier attempt's late answer, or a finished request
   Request& r = *it->second;
+  if (t.no_route) return finish(r, FinishReason::Error, t.error, actions);  // it waited already
   if (!t.error.empty()) return retry_or_fail(r, t.error, actions);
   if (t.position != int32_t(r.tokens.size())) return;  // a duplicate: the token is already here
   if (r.channel->cancelled()) return finish(r, FinishReason::Cancelled, {}, actions);

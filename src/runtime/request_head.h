@@ -28,6 +28,9 @@ class PipelineEntry {
   virtual void open(StageRequestSetup setup, std::vector<int32_t> tokens) = 0;
   virtual void append(RequestId request, int32_t position, int32_t token) = 0;
   virtual void release(RequestId request) = 0;
+  // Blocks (for a bounded time) until a pipeline could take a request; false, with the reason,
+  // when none appeared. A local pipeline is always available.
+  virtual bool wait_until_available(std::string& why) { return true; }
   // Requests waiting for admission; submit() refuses new ones past max_queue.
   virtual int64_t queued() const = 0;
   // Adds running / KV / prefix-cache figures to the head's own counts.

@@ -41,6 +41,11 @@ void Scheduler::grow(int64_t request) {
   ++e->n_tokens;
 }
 
+size_t Scheduler::ready_decodes() const {
+  return size_t(std::count_if(running_.begin(), running_.end(),
+                              [](const Entry& e) { return e.n_tokens - e.n_computed == 1 && e.n_computed > 0; }));
+}
+
 bool Scheduler::has_uncomputed_tokens() const {
   if (!waiting_.empty()) return true;
   return std::any_of(running_.begin(), running_.end(), [](const Entry& e) { return e.n_computed < e.n_tokens; });

@@ -70,6 +70,8 @@ class Scheduler {
   // Something could run: a waiting request, or a running one with tokens not yet computed
   // (in a pipeline, a request whose token is still on its way back has none).
   bool has_uncomputed_tokens() const;
+  // Running requests ready to decode (exactly their newest token left to compute).
+  size_t ready_decodes() const;
 
  private:
   struct Entry {

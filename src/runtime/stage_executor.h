@@ -14,6 +14,7 @@
 // Each stage's KV cache is paged and prefix-cached; a request's first chunk at a stage brings
 // the token history, so a stage that already holds its prefix (a retried request) reuses it.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -37,6 +38,9 @@ struct StageConfig {
   int64_t kv_cache_tokens = 1 << 16;  // KV positions across all sequences
   int kv_block_size = 16;
   bool prefix_caching = true;
+  // A request that sees no message for this long is dropped: its release was lost (a head
+  // that died, a network that dropped it) and its KV would leak otherwise.
+  std::chrono::milliseconds idle_timeout{120000};
 };
 
 // Where a stage's results go. Called from the executor thread, in step order.
@@ -98,10 +102,13 @@ class StageExecutor {
   void step();
   void plan_first_stage();
   void plan_later_stage();
+  void split_decodes_into_microbatches();
+  void gather_returning_tokens();
   void run_batch();
   void fail_request(RequestId id, const std::string& error);
   void drop(RequestId id, bool notify_downstream);
   Request* find(RequestId id);
+  void drop_idle();
   void publish_stats();
 
   std::shared_ptr<const ModelShard> shard_;
@@ -122,6 +129,9 @@ class StageExecutor {
     bool sample;
   };
   std::vector<Planned> planned_;
+  std::chrono::steady_clock::time_point next_idle_check_{};
+  size_t last_decode_batch_ = 0;  // first stage: decode tokens in the last step
+  bool tokens_return_by_network_ = false;  // ... of requests whose head is another process
   SchedulePlan plan_;
   ForwardBatch batch_;
   ForwardResult result_;
@@ -130,6 +140,7 @@ class StageExecutor {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<Event> inbox_;
+  std::atomic<bool> pending_events_{false};  // inbox_ is not empty (read without the lock)
   bool stopping_ = false;
   StageStats stats_;  // guarded by mutex_
 

@@ -52,6 +52,7 @@ struct SampledToken {
   int32_t token = -1;
   SampleInfo info;                   // logprob and alternatives when the request asked
   std::string error;                 // non-empty: the request failed on some stage
+  bool no_route = false;             // (local to a head) no pipeline could take it in time
 };
 
 }  // namespace px

@@ -204,6 +204,9 @@ void Server::Impl::handle_completion(const httplib::Request& req, httplib::Respo
   } catch (const InvalidRequestError& e) {
     cancel_all();
     throw invalid_request(e.what());
+  } catch (const UnavailableError& e) {
+    cancel_all();
+    throw ApiError(503, "server_error", e.what(), "", "no_pipeline");
   } catch (...) {
     cancel_all();
     throw;

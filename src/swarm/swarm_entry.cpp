@@ -63,10 +63,7 @@ void SwarmEntry::retry_waiting() {
     for (Waiting& w : batch) {
       if (try_start(w.setup, w.tokens)) continue;
       if (now >= w.deadline) {
-        head_.on_tokens({SampledToken{w.setup.id, 0, -1, {},
-                                      fmt::format("no pipeline of the swarm covers all {} layers of the model "
-                                                  "(waited {} s for one)",
-                                                  view_.config().n_layers, config_.route_wait.count() / 1000.0)}});
+        head_.on_tokens({SampledToken{w.setup.id, 0, -1, {}, no_cover_message(), /*no_route=*/true}});
         continue;
       }
       still.push_back(std::move(w));
@@ -117,6 +114,23 @@ void SwarmEntry::peer_failed(const std::string& node_id) {
   }
   if (!lost.empty()) spdlog::warn("peer {} failed: {} requests move to another pipeline", node_id, lost.size());
   for (RequestId id : lost) fail(id, "peer " + node_id + " failed");
+}
+
+bool SwarmEntry::wait_until_available(std::string& why) {
+  const auto deadline = std::chrono::steady_clock::now() + config_.route_wait;
+  while (!view_.choose_route()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      why = no_cover_message();
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+std::string SwarmEntry::no_cover_message() const {
+  return fmt::format("no pipeline of the swarm covers all {} layers of the model (waited {} s for one)",
+                     view_.config().n_layers, config_.route_wait.count() / 1000.0);
 }
 
 int64_t SwarmEntry::queued() const {

@@ -33,6 +33,7 @@ class SwarmEntry : public PipelineEntry {
   void append(RequestId request, int32_t position, int32_t token) override;
   void release(RequestId request) override;
   int64_t queued() const override;
+  bool wait_until_available(std::string& why) override;
   void add_stats(EngineStats& stats) const override;
 
   // A peer is gone (stream broken, heartbeats lost): every request routed through it fails
@@ -52,6 +53,7 @@ class SwarmEntry : public PipelineEntry {
   // Sends the request on a route; false when no pipeline covers the model right now.
   bool try_start(StageRequestSetup& setup, std::vector<int32_t>& tokens);
   void fail(RequestId request, const std::string& error);
+  std::string no_cover_message() const;
   void retry_waiting();
 
   ClusterView& view_;

@@ -226,7 +226,7 @@ TEST_F(SwarmDataPlane, RequestsSurviveAStageThatDiesMidStream) {
   net.stop();
 }
 
-TEST_F(SwarmDataPlane, WithoutAnyCoverRequestsWaitThenFailClearly) {
+TEST_F(SwarmDataPlane, WithoutAnyCoverSubmitWaitsThenFailsClearly) {
   FakeNetwork net;
   ClusterViewConfig vc;
   vc.model_id = "m";
@@ -241,13 +241,13 @@ TEST_F(SwarmDataPlane, WithoutAnyCoverRequestsWaitThenFailClearly) {
   head.connect(entry);
   RequestOptions o;
   o.max_tokens = 4;
-  auto stream = head.submit({1, 2, 3}, o);
-  StreamEvent e;
   const auto start = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - start < 10s && !(stream->next(e, 50ms) && e.finish != FinishReason::None)) {
+  try {
+    head.submit({1, 2, 3}, o);
+    ADD_FAILURE() << "submit without a cover should throw";
+  } catch (const UnavailableError& e) {
+    EXPECT_NE(std::string(e.what()).find("covers all 6 layers"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(e.finish, FinishReason::Error);
-  EXPECT_NE(e.error.find("covers all 6 layers"), std::string::npos) << e.error;
   EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
   head.shutdown();
 }

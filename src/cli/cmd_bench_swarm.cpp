@@ -1,0 +1,174 @@
+// `parallax bench-swarm`: what cutting a model into a pipeline costs on one machine. It starts
+// real processes on 127.0.0.1 — one `parallax serve` holding the whole model (the single node),
+// then swarms of 1, 2, 3 ... pinned stages behind a head — and measures each over the same
+// OpenAI API with streamed completions: decode tokens/s of one stream and of several, time to
+// first token of a long prompt, and the overhead of one network hop.
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <regex>
+#include <thread>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "cli/swarm_harness.h"
+#include "model/model_shard.h"
+
+namespace px::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct BenchSwarmArgs {
+  std::string model;
+  std::vector<int> stages = {1, 2, 3};
+  int threads = 2;
+  int decode_tokens = 64;
+  int prompt_tokens = 128;
+  int concurrency = 4;
+  std::string wire_dtype = "f32";
+  bool every_stage_all_threads = false;
+  bool json = false;
+};
+
+struct Measurement {
+  std::string setup;
+  int threads_per_stage = 0;
+  double ttft_s = 0;            // long prompt, one stream
+  double decode_tps = 0;        // one stream
+  double tpot_s = 0;            // time per output token, one stream
+  double aggregate_tps = 0;     // `concurrency` streams
+};
+
+Measurement measure(const std::string& api, const BenchSwarmArgs& args, int n_vocab) {
+  std::vector<int> prompt(args.prompt_tokens);
+  for (int i = 0; i < args.prompt_tokens; ++i) prompt[i] = 1 + (i * 7919) % (n_vocab - 1);
+  auto request = [&](const std::vector<int>& p, int n) {
+    // logprobs: every token comes as its own event, even one that is part of a character.
+    const StreamResult r = stream_completion(
+        api, {{"prompt", p}, {"max_tokens", n}, {"temperature", 0}, {"ignore_eos", true}, {"logprobs", 0}});
+    if (r.status != 200) fail("completion against {} failed: {}", api, r.error);
+    return r;
+  };
+  request({1, 2, 3}, 4);  // warm up: connections, first-touch of the weights
+  Measurement m;
+  const StreamResult one = request(prompt, args.decode_tokens);
+  m.ttft_s = one.ttft_s;
+  m.tpot_s = (one.last_s - one.ttft_s) / std::max(1, one.chunks - 1);
+  m.decode_tps = 1.0 / m.tpot_s;
+  // Decode throughput of concurrent streams: short prompts, timed from the first token of any
+  // stream to the last token of all.
+  std::vector<std::future<StreamResult>> streams;
+  for (int c = 0; c < args.concurrency; ++c) {
+    std::vector<int> p = {1 + c, 2, 3, 4, 5, 6, 7, 8};  // distinct: no prefix sharing
+    streams.push_back(std::async(std::launch::async, [&, p] { return request(p, args.decode_tokens); }));
+  }
+  double decode_start = 1e9, decode_end = 0;
+  int total = 0;
+  for (auto& s : streams) {
+    const StreamResult r = s.get();
+    decode_start = std::min(decode_start, r.ttft_s);
+    decode_end = std::max(decode_end, r.last_s);
+    total += r.chunks - 1;
+  }
+  m.aggregate_tps = total / std::max(1e-9, decode_end - decode_start);
+  return m;
+}
+
+void run_bench_swarm(const BenchSwarmArgs& args) {
+  const std::string bin = self_binary();
+  auto shard = ModelShard::load(args.model);
+  const int n_layers = shard->config().n_layers;
+  const int n_vocab = shard->config().n_vocab;
+  shard.reset();
+  std::vector<Measurement> results;
+  const std::string threads = std::to_string(args.threads);
+  {
+    Subprocess serve({bin, "serve", "-m", args.model, "--port", "0", "-t", threads, "--kv-cache-mb", "256"});
+    const std::string api = "127.0.0.1:" + await_output(serve, R"(listening on http://127\.0\.0\.1:(\d+))");
+    wait_until_serving(api, false);
+    Measurement m = measure(api, args, n_vocab);
+    m.setup = "single node";
+    m.threads_per_stage = args.threads;
+    results.push_back(m);
+    serve.signal(SIGTERM);
+    serve.wait(20s);
+  }
+  for (int s : args.stages) {
+    if (s < 1 || s > n_layers) fail("--stages {}: the model has {} layers", s, n_layers);
+    StartedNode head = start_node({"run", "-m", args.model, "--no-worker", "--port", "0", "--p2p-port", "0", "-t", "1"});
+    const std::string p2p = head.p2p, api = head.api;
+    // The same threads in total by default; with --all-threads-per-stage every stage gets them
+    // all (one stream's stages run one after another, so they do not compete).
+    const int per_stage = args.every_stage_all_threads ? args.threads : std::max(1, args.threads / s);
+    std::vector<std::unique_ptr<Subprocess>> workers;
+    for (int i = 0; i < s; ++i) {
+      const std::string layers = fmt::format("{}:{}", i * n_layers / s, (i + 1) * n_layers / s);
+      workers.push_back(start_node({"serve", "-m", args.model, "--layers", layers, "--peer", p2p, "--p2p-port", "0",
+                                    "-t", std::to_string(per_stage), "--wire-dtype", args.wire_dtype})
+                            .process);
+    }
+    wait_until_serving(api, true);
+    Measurement m = measure(api, args, n_vocab);
+    m.setup = fmt::format("{} stage{}", s, s > 1 ? "s" : "");
+    m.threads_per_stage = per_stage;
+    results.push_back(m);
+    for (auto& w : workers) w->signal(SIGTERM);
+    head.process->signal(SIGTERM);
+    for (auto& w : workers) w->wait(20s);
+    head.process->wait(20s);
+  }
+
+  // A one-stage swarm computes what the single node does, plus two hops (head -> stage -> head).
+  double hop_us = -1;
+  for (const Measurement& m : results) {
+    if (m.setup == "1 stage") hop_us = (m.tpot_s - results[0].tpot_s) / 2 * 1e6;
+  }
+  if (args.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const Measurement& m : results) {
+      out.push_back({{"setup", m.setup}, {"threads_per_stage", m.threads_per_stage}, {"ttft_s", m.ttft_s},
+                     {"decode_tps", m.decode_tps}, {"aggregate_tps", m.aggregate_tps},
+                     {"vs_single", m.decode_tps / results[0].decode_tps}});
+    }
+    fmt::print("{}\n", nlohmann::json{{"results", out}, {"hop_overhead_us", hop_us}, {"concurrency", args.concurrency}}.dump(1));
+    return;
+  }
+  fmt::print("{:<14}{:>9}{:>12}{:>16}{:>10}{:>20}{:>10}\n", "setup", "threads", "TTFT (s)", "decode tok/s", "vs 1",
+             fmt::format("{} streams tok/s", args.concurrency), "vs 1");
+  for (const Measurement& m : results) {
+    fmt::print("{:<14}{:>9}{:>12.3f}{:>16.1f}{:>9.2f}x{:>20.1f}{:>9.2f}x\n", m.setup,
+               fmt::format("{}x{}", m.setup == "single node" ? 1 : std::stoi(m.setup), m.threads_per_stage), m.ttft_s,
+               m.decode_tps, m.decode_tps / results[0].decode_tps, m.aggregate_tps,
+               m.aggregate_tps / results[0].aggregate_tps);
+  }
+  if (hop_us >= 0) fmt::print("per-hop overhead: {:.0f} us (1-stage swarm vs single node, two hops per token)\n", hop_us);
+}
+
+}  // namespace
+
+void register_bench_swarm(CLI::App& app) {
+  auto args = std::make_shared<BenchSwarmArgs>();
+  CLI::App* cmd = app.add_subcommand("bench-swarm", "Measure pipelines of 1, 2, 3 ... stages against the single node");
+  cmd->add_option("-m,--model", args->model, "GGUF model file or Hugging Face model directory")
+      ->required()
+      ->check(CLI::ExistingPath);
+  cmd->add_option("--stages", args->stages, "Pipeline lengths to measure")->capture_default_str();
+  cmd->add_option("-t,--threads", args->threads, "Compute threads in total (split over the stages)")->capture_default_str();
+  cmd->add_option("-n,--decode-tokens", args->decode_tokens, "Tokens each stream decodes")->capture_default_str();
+  cmd->add_option("-p,--prompt-tokens", args->prompt_tokens, "Prompt length (TTFT)")->capture_default_str();
+  cmd->add_option("--concurrency", args->concurrency, "Streams for the aggregate figure")->capture_default_str();
+  cmd->add_option("--wire-dtype", args->wire_dtype, "Hidden states on the wire: f32, f16, bf16")->capture_default_str();
+  cmd->add_flag("--all-threads-per-stage", args->every_stage_all_threads,
+                "Give every stage all the threads instead of splitting them");
+  cmd->add_flag("--json", args->json, "Print one JSON object");
+  cmd->callback([args] { run_bench_swarm(*args); });
+}
+
+}  // namespace px::cli

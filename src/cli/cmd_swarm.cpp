@@ -1,0 +1,84 @@
+// `parallax run`, `parallax join` and `parallax status`: start a swarm, add a node to one, and
+// show one.
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/swarm_command.h"
+#include "core/error.h"
+#include "swarm/peer_client.h"
+
+namespace px::cli {
+namespace {
+
+void print_status(const std::string& json_text, bool raw) {
+  if (raw) {
+    fmt::print("{}\n", json_text);
+    return;
+  }
+  const nlohmann::json j = nlohmann::json::parse(json_text);
+  fmt::print("model {} ({} layers), seen from node {}\n", j.value("model_id", "?"), j.value("n_layers", 0),
+             j.value("self", "?"));
+  fmt::print("{:<18}{:<22}{:<10}{:<10}{:>7}{:>10}{:>10}  {}\n", "NODE", "ADDRESS", "LAYERS", "STATE", "LOAD",
+             "FREE KV", "RTT ms", "API");
+  for (const auto& n : j.at("nodes")) {
+    const auto& layers = n.at("layers");
+    const std::string range = fmt::format("{}:{}", layers[0].get<int>(), layers[1].get<int>());
+    const std::string rtt = n.at("rtt_ms").is_null() ? "-" : fmt::format("{:.2f}", n.at("rtt_ms").get<double>());
+    fmt::print("{:<18}{:<22}{:<10}{:<10}{:>7.2f}{:>10}{:>10}  {}{}\n", n.at("id").get<std::string>(),
+               n.at("address").get<std::string>(), range, n.at("state").get<std::string>(), n.at("load").get<double>(),
+               n.at("free_kv_tokens").get<int64_t>(), rtt, n.at("api_address").get<std::string>(),
+               n.value("scheduler", false) ? "  (scheduler)" : "");
+  }
+  int i = 0;
+  for (const auto& p : j.at("pipelines")) {
+    std::string stages;
+    for (const auto& s : p) {
+      stages += fmt::format("{}{}[{}:{}]", stages.empty() ? "" : " -> ", s.at("id").get<std::string>(),
+                            s.at("layers")[0].get<int>(), s.at("layers")[1].get<int>());
+    }
+    fmt::print("pipeline {}: {}\n", i++, stages);
+  }
+  if (j.at("pipelines").empty()) fmt::print("no pipeline covers the model yet\n");
+}
+
+}  // namespace
+
+void register_swarm(CLI::App& app) {
+  auto run = std::make_shared<SwarmArgs>();
+  CLI::App* cmd = app.add_subcommand("run", "Start a swarm: the scheduler, the API and (by default) a worker");
+  add_swarm_options(cmd, *run);
+  cmd->add_option("--port", run->port, "HTTP API port (0: any free port)")->capture_default_str();
+  cmd->add_option("--peer", run->peers, "host:p2p-port of a node of an existing swarm to join");
+  cmd->add_flag("--no-worker", [run](int64_t) { run->worker = false; }, "Hold no layers here: schedule and serve only");
+  cmd->add_option("--wait-nodes", run->wait_nodes, "Workers to wait for before allocating layers")->capture_default_str();
+  cmd->add_option("--api-key", run->api_key, "Require 'Authorization: Bearer KEY' on /v1/*")->envname("PARALLAX_API_KEY");
+  cmd->add_option("--model-name", run->model_name, "Model id clients use (default: the file name)");
+  cmd->callback([run] {
+    run->scheduler = true;
+    run_swarm_node(*run);
+  });
+
+  auto join = std::make_shared<SwarmArgs>();
+  join->api = false;
+  cmd = app.add_subcommand("join", "Join a swarm as a worker; the scheduler assigns its layers");
+  add_swarm_options(cmd, *join);
+  cmd->add_option("--peer", join->peers, "host:p2p-port of any node of the swarm")->required();
+  auto* port = cmd->add_option("--port", join->port, "Also serve the HTTP API on this port");
+  cmd->callback([join, port] {
+    join->api = port->count() > 0;
+    run_swarm_node(*join);
+  });
+
+  auto status_peer = std::make_shared<std::string>();
+  auto status_json = std::make_shared<bool>(false);
+  cmd = app.add_subcommand("status", "Show a swarm's nodes and pipelines as one of its nodes sees them");
+  cmd->add_option("--peer", *status_peer, "host:p2p-port of any node of the swarm")->required();
+  cmd->add_flag("--json", *status_json, "Print the raw JSON (as GET /v1/cluster)");
+  cmd->callback([status_peer, status_json] {
+    print_status(swarm::PeerClient(*status_peer).cluster(std::chrono::seconds(5)), *status_json);
+  });
+}
+
+}  // namespace px::cli

@@ -1,0 +1,139 @@
+// The process around a swarm node: parse options, start the node and (on request heads) the
+// OpenAI-compatible API, wait for a signal, then drain and leave.
+#include "cli/swarm_command.h"
+
+#include <spdlog/spdlog.h>
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <filesystem>
+
+#include "core/error.h"
+#include "server/server.h"
+#include "swarm/swarm_node.h"
+
+namespace px::cli {
+namespace {
+
+swarm::WireDType parse_wire_dtype(const std::string& name) {
+  if (name == "f32") return swarm::WireDType::F32;
+  if (name == "f16") return swarm::WireDType::F16;
+  if (name == "bf16") return swarm::WireDType::BF16;
+  fail("--wire-dtype must be f32, f16 or bf16, not '{}'", name);
+}
+
+std::optional<LayerRange> parse_layers(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  const auto colon = text.find(':');
+  try {
+    if (colon == std::string::npos) throw std::invalid_argument(text);
+    size_t used_begin = 0, used_end = 0;
+    const int begin = std::stoi(text.substr(0, colon), &used_begin);
+    const int end = std::stoi(text.substr(colon + 1), &used_end);
+    if (used_begin != colon || used_end != text.size() - colon - 1) throw std::invalid_argument(text);
+    return LayerRange{begin, end};
+  } catch (const std::logic_error&) {
+    fail("--layers '{}' must be BEGIN:END, e.g. 0:16", text);
+  }
+}
+
+}  // namespace
+
+void add_swarm_options(CLI::App* cmd, SwarmArgs& a) {
+  cmd->add_option("-m,--model", a.model, "GGUF model file or Hugging Face model directory (every node has its own copy)")
+      ->required()
+      ->check(CLI::ExistingPath);
+  cmd->add_option("--host", a.host, "Address to bind (API and peer service)")->capture_default_str();
+  cmd->add_option("--p2p-port", a.p2p_port, "Peer port: gRPC over TCP and the DHT over UDP (0: any free port)")
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", a.threads, "Compute threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("-c,--ctx", a.ctx, "Context size per request (capped by the model's)")->capture_default_str();
+  cmd->add_option("--kv-cache-tokens", a.kv_cache_tokens, "KV cache positions of this node's stage")->capture_default_str();
+  cmd->add_option("--max-batch-tokens", a.max_batch_tokens, "Tokens per forward step")->capture_default_str();
+  cmd->add_option("--max-running", a.max_running, "Sequences decoding at once per stage")->capture_default_str();
+  cmd->add_option("--memory-mb", a.memory_mb, "Memory offered for weights, in MiB (default: what the OS reports available)");
+  cmd->add_option("--max-layers", a.max_layers, "Offer memory for at most this many layers (0: no limit)");
+  cmd->add_option("--wire-dtype", a.wire_dtype, "Hidden states on the wire: f32 (exact), f16 or bf16")->capture_default_str();
+  cmd->add_option("--heartbeat-ms", a.heartbeat_ms, "Heartbeat period; two missed heartbeats mark a peer failed")
+      ->capture_default_str();
+  cmd->add_option("--expire-ms", a.expire_ms, "A peer not heard from for this long is gone")->capture_default_str();
+  cmd->add_option("--route-wait", a.route_wait_s, "Seconds a request waits for a pipeline covering the model")
+      ->capture_default_str();
+  cmd->add_option("--drain", a.drain_s, "Seconds to finish in-flight work after SIGTERM")->capture_default_str();
+}
+
+void run_swarm_node(const SwarmArgs& args) {
+  if (args.port < 0 || args.port > 65535) fail("--port {} is not a TCP port (0..65535)", args.port);
+  if (args.p2p_port < 0 || args.p2p_port > 65535) fail("--p2p-port {} is not a port (0..65535)", args.p2p_port);
+  if (args.heartbeat_ms < 10 || args.expire_ms < args.heartbeat_ms) {
+    fail("--heartbeat-ms must be >= 10 and --expire-ms at least as long");
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  swarm::SwarmNodeConfig config;
+  config.model_path = args.model;
+  config.host = args.host;
+  config.p2p_port = args.p2p_port;
+  config.peers = args.peers;
+  config.worker = args.worker;
+  config.layers = parse_layers(args.layers);
+  config.scheduler = args.scheduler;
+  config.head = args.api;
+  config.threads = args.threads;
+  config.stage.context_size = args.ctx;
+  config.stage.kv_cache_tokens = args.kv_cache_tokens;
+  config.stage.scheduler.max_batch_tokens = args.max_batch_tokens;
+  config.stage.scheduler.max_running = args.max_running;
+  config.memory_bytes = args.memory_mb * 1024 * 1024;
+  config.max_layers = args.max_layers;
+  config.wire_dtype = parse_wire_dtype(args.wire_dtype);
+  config.heartbeat_period = std::chrono::milliseconds(args.heartbeat_ms);
+  config.heartbeat_timeout = std::chrono::milliseconds(std::max(2 * args.heartbeat_ms, 200));
+  config.expire_after = std::chrono::milliseconds(args.expire_ms);
+  config.announce_period = std::chrono::milliseconds(std::max(50, args.expire_ms / 4));
+  config.route_wait = std::chrono::milliseconds(int64_t(args.route_wait_s * 1000));
+  config.wait_nodes = args.wait_nodes;
+  config.max_queue = args.max_queue;
+
+  // The API listens first (503 "loading" until the node is up), so the node can announce it.
+  std::unique_ptr<server::Server> api;
+  std::atomic<swarm::SwarmNode*> live_node{nullptr};
+  if (args.api) {
+    const std::filesystem::path path(args.model);
+    server::ServerOptions options;
+    options.host = args.host;
+    options.port = args.port;
+    options.api_key = args.api_key;
+    options.model_name = args.model_name.empty() ? path.filename().string() : args.model_name;
+    options.model_aliases = {path.filename().string(), path.stem().string()};
+    options.cluster_info = [&live_node] {
+      swarm::SwarmNode* node = live_node.load();
+      return node ? node->cluster_json() : std::string("{}");
+    };
+    api = std::make_unique<server::Server>(options);
+    config.api_address = fmt::format("{}:{}", args.host, api->start());
+  }
+  auto node = std::make_unique<swarm::SwarmNode>(config);
+  live_node = node.get();
+  if (api) api->set_engine(node->engine());
+  // One line scripts and tests wait for.
+  fmt::print("ready node={} p2p={}{}\n", node->id(), node->address(),
+             api ? " api=" + config.api_address : std::string());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: leaving the swarm", sig);
+  if (api) api->stop();
+  live_node = nullptr;
+  node->leave(std::chrono::milliseconds(int64_t(args.drain_s * 1000)));
+  node.reset();
+}
+
+}  // namespace px::cli

@@ -1,0 +1,45 @@
+#pragma once
+// What `parallax run`, `join` and `serve --layers/--peer` share: the options of a swarm node
+// and the process around it (API server, signals, graceful leave).
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace px::cli {
+
+struct SwarmArgs {
+  std::string model;
+  std::string host = "127.0.0.1";
+  int port = 8000;                 // HTTP API
+  bool api = true;                 // serve the API (and be a request head)
+  int p2p_port = 7000;
+  std::vector<std::string> peers;
+  bool worker = true;
+  std::string layers;              // "B:E" pinned by hand
+  bool scheduler = false;
+  int threads = 0;
+  int ctx = 4096;
+  int64_t kv_cache_tokens = 16384;
+  int max_batch_tokens = 512;
+  int max_running = 16;
+  int max_queue = 64;
+  double memory_mb = 0;
+  int max_layers = 0;
+  std::string wire_dtype = "f32";
+  int wait_nodes = 1;
+  int heartbeat_ms = 500;
+  int expire_ms = 4000;
+  double route_wait_s = 30;
+  double drain_s = 30;
+  std::string api_key;
+  std::string model_name;
+};
+
+// Adds the node options (model, addresses, compute, swarm timing) to a subcommand.
+void add_swarm_options(CLI::App* cmd, SwarmArgs& args);
+// Runs the node until SIGINT / SIGTERM, then leaves the swarm gracefully.
+void run_swarm_node(const SwarmArgs& args);
+
+}  // namespace px::cli

@@ -1,0 +1,500 @@
+#include "swarm/swarm_node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "core/bandwidth.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "runtime/loaded_model.h"
+#include "runtime/request_head.h"
+#include "swarm/cluster_view.h"
+#include "swarm/discovery.h"
+#include "swarm/peer_client.h"
+#include "swarm/peer_link.h"
+#include "swarm/stage_host.h"
+#include "swarm/swarm_entry.h"
+
+namespace px::swarm {
+namespace {
+
+uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+std::string hex16(uint64_t v) { return fmt::format("{:016x}", v); }
+
+std::string random_node_id() {
+  std::random_device device;
+  const uint64_t v = (uint64_t(device()) << 32) ^ device() ^ uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+  return hex16(v);
+}
+
+// Memory the OS reports available, in bytes (0 when unknown).
+double available_memory() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  double kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return 0;
+}
+
+uint64_t hash_of_shard(const ModelShard& shard) {
+  const ModelConfig& c = shard.config();
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (int v : {int(c.arch), c.n_layers, c.n_embd, c.n_heads, c.n_kv_heads, c.head_dim, c.n_ff, c.n_vocab}) {
+    h = fnv1a(h, &v, sizeof v);
+  }
+  h = fnv1a(h, &c.rope_base, sizeof c.rope_base);
+  const size_t bytes = shard.weight_bytes_per_token();
+  h = fnv1a(h, &bytes, sizeof bytes);
+  // Weights themselves tell apart models of one shape: the norms of the first and last layer.
+  const auto& first = shard.layer(0).attn_norm;
+  h = fnv1a(h, first.data(), first.size() * sizeof(float));
+  const auto& last = shard.output_norm();
+  h = fnv1a(h, last.data(), last.size() * sizeof(float));
+  return h;
+}
+
+}  // namespace
+
+std::string model_identity(const std::string& model_path) {
+  return hex16(hash_of_shard(*ModelShard::load(model_path)));
+}
+
+SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(random_node_id()) {
+  LoadedModel model = LoadedModel::open(config_.model_path);
+  const ModelConfig& mc = model.shard->config();
+  n_layers_ = mc.n_layers;
+  model_id_ = hex16(hash_of_shard(*model.shard));
+  // One transformer layer's weights (a middle layer: no embedding, no output head).
+  layer_bytes_ = double(ModelShard::load(config_.model_path, {n_layers_ / 2, n_layers_ / 2 + 1})->weight_bytes_per_token());
+  if (config_.layers && (config_.layers->begin < 0 || config_.layers->end > n_layers_ ||
+                         config_.layers->begin >= config_.layers->end)) {
+    fail("--layers {}:{} is not a range within the model's {} layers", config_.layers->begin, config_.layers->end,
+         n_layers_);
+  }
+  {
+    // What the allocation needs to know about this machine: the memory roofline of decode.
+    ThreadPool pool(config_.threads);
+    memory_bandwidth_ = measure_read_bandwidth(pool, size_t(64) << 20, 2);
+  }
+  layers_per_second_ = layer_bytes_ > 0 ? memory_bandwidth_ / layer_bytes_ : 0;
+  free_memory_ = config_.memory_bytes > 0 ? config_.memory_bytes : available_memory();
+  if (config_.max_layers > 0) {
+    // Offer just enough for that many layers (and a little slack for rounding).
+    free_memory_ = std::min(free_memory_, config_.max_layers * layer_bytes_ / AllocationConfig{}.memory_ratio * 1.001);
+  }
+
+  PeerLinkOptions link_options;
+  link_options.dtype = config_.wire_dtype;
+  links_ = std::make_unique<PeerLinks>(link_options, [this](const std::string& address, const std::string& message) {
+    spdlog::warn("link to {}: {}", address, message);
+    heartbeat_now_ = true;  // check that peer at once
+    loop_wake_.notify_all();
+  });
+  PeerServerOptions server_options;
+  server_options.host = config_.host;
+  server_options.port = config_.p2p_port;
+  server_ = std::make_unique<PeerServer>(static_cast<PeerHandler&>(*this), server_options);
+  config_.p2p_port = server_->port();
+
+  ClusterViewConfig view;
+  view.model_id = model_id_;
+  view.n_layers = n_layers_;
+  view.expire_after = config_.expire_after;
+  view.max_running_per_stage = config_.stage.scheduler.max_running;
+  view_ = std::make_unique<ClusterView>(view);
+
+  if (config_.worker) {
+    stage_ = std::make_unique<StageHost>(config_.model_path, address(), config_.threads, config_.stage,
+                                         static_cast<MessageSender&>(*this));
+    if (config_.layers) {
+      stage_->assign(*config_.layers);
+      state_ = "ready";
+    }
+  } else {
+    state_ = "ready";  // nothing to load: a head or scheduler only
+  }
+  if (config_.head) {
+    HeadConfig head;
+    head.context_size = std::min(config_.stage.context_size, mc.n_ctx_train);
+    head.n_vocab = mc.n_vocab;
+    head.max_queue = config_.max_queue;
+    head.max_attempts = config_.max_attempts;
+    head.first_id = (std::stoull(id_, nullptr, 16) & 0xffffffull) << 40;  // ids unique across heads
+    head_ = std::make_shared<RequestHead>(model.tokenizer, head, model_id_);
+    SwarmEntryConfig entry;
+    entry.self_address = address();
+    entry.route_wait = config_.route_wait;
+    entry_ = std::make_unique<SwarmEntry>(*view_, static_cast<MessageSender&>(*this), *head_, entry);
+    head_->connect(*entry_);
+  }
+
+  DiscoveryConfig dht;
+  dht.bind_host = config_.host;
+  dht.port = config_.p2p_port;  // the same number: TCP for gRPC, UDP for the DHT
+  dht.bootstrap = config_.peers;
+  dht.swarm_key = "parallax/" + model_id_;
+  dht.announce_period = config_.announce_period;
+  dht.expire_after = config_.expire_after;
+  discovery_ = std::make_unique<Discovery>(dht);
+  discovery_->on_change([this] { refresh_from_dht(); });
+  announce();
+
+  // Through the given peers: check they serve the same model and learn them now rather than
+  // at the DHT's pace.
+  for (const std::string& peer : config_.peers) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      try {
+        const JoinReplyData reply = client(peer)->join(announcement(), config_.heartbeat_timeout);
+        if (!reply.ok) fail("peer {} refused this node: {}", peer, reply.error);
+        const HeartbeatResult hb = client(peer)->heartbeat(announcement(), config_.heartbeat_timeout);
+        view_->update(hb.node, /*direct=*/true);
+        view_->set_rtt(hb.node.node_id, hb.rtt_seconds);
+        break;
+      } catch (const Error& e) {
+        if (std::string(e.what()).find("refused this node") != std::string::npos ||
+            std::chrono::steady_clock::now() >= deadline) {
+          throw;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    }
+  }
+
+  threads_.emplace_back([this] {
+    std::unique_lock lock(loop_mutex_);
+    while (!stopping_) {
+      loop_wake_.wait_for(lock, config_.announce_period);
+      if (stopping_) break;
+      lock.unlock();
+      announce();
+      refresh_from_dht();
+      lock.lock();
+    }
+  });
+  threads_.emplace_back([this] { heartbeat_loop(); });
+  threads_.emplace_back([this] { scheduler_loop(); });  // acts only while this node is the scheduler
+  spdlog::info("node {} at {} ({}), model {} ({} layers)", id_, address(),
+               config_.worker ? (config_.layers ? fmt::format("layers {}:{}", config_.layers->begin, config_.layers->end)
+                                                : std::string("worker"))
+                              : std::string("no worker"),
+               model_id_, n_layers_);
+}
+
+SwarmNode::~SwarmNode() {
+  {
+    std::lock_guard lock(loop_mutex_);
+    stopping_ = true;
+  }
+  loop_wake_.notify_all();
+  for (auto& t : threads_) t.join();
+  server_->shutdown();   // no handler runs after this
+  if (head_) head_->shutdown();
+  entry_.reset();
+  stage_.reset();        // its executor's last messages still go out through the links
+  links_.reset();
+  discovery_.reset();
+}
+
+std::string SwarmNode::address() const { return join_host_port(config_.host, config_.p2p_port); }
+
+std::shared_ptr<Engine> SwarmNode::engine() const { return head_; }
+
+std::optional<LayerRange> SwarmNode::layers() const { return stage_ ? stage_->range() : std::nullopt; }
+
+std::string SwarmNode::cluster_json() const {
+  nlohmann::json j = view_->to_json();
+  j["self"] = id_;
+  return j.dump();
+}
+
+NodeAnnouncement SwarmNode::announcement() const {
+  NodeAnnouncement a;
+  a.node_id = id_;
+  a.layers_per_second = layers_per_second_;
+  a.address = address();
+  a.api_address = config_.api_address;
+  a.model_id = model_id_;
+  a.n_layers = n_layers_;
+  if (stage_) {
+    if (auto range = stage_->range()) a.layer_begin = range->begin, a.layer_end = range->end;
+    const StageStats stats = stage_->stats();
+    // Once the stage has run, what it measures replaces the bandwidth estimate.
+    if (stats.recent_step_seconds > 0 && a.layer_end > a.layer_begin) {
+      a.layers_per_second = (a.layer_end - a.layer_begin) / stats.recent_step_seconds;
+    }
+    a.load = std::min(1.0, double(stats.running + stats.waiting) / std::max(1, config_.stage.scheduler.max_running));
+    a.free_kv_tokens = stats.free_kv_tokens;
+  }
+  {
+    std::lock_guard lock(state_mutex_);
+    a.state = state_;
+  }
+  a.scheduler = acting_scheduler_.load();
+  a.memory_bandwidth = memory_bandwidth_;
+  a.free_memory = free_memory_;
+  // Microseconds of wall time, strictly increasing: announcements from heartbeats and from the
+  // DHT (which numbers its re-publications upwards from ours) order consistently.
+  const uint64_t now_us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+  uint64_t prev = sequence_.load();
+  while (!sequence_.compare_exchange_weak(prev, std::max(prev + 1, now_us))) {
+  }
+  a.sequence = std::max(prev + 1, now_us);
+  return a;
+}
+
+void SwarmNode::announce() {
+  const NodeAnnouncement a = announcement();
+  view_->update(a);
+  discovery_->announce(a);
+}
+
+void SwarmNode::set_state(const std::string& state) {
+  std::lock_guard lock(state_mutex_);
+  state_ = state;
+}
+
+void SwarmNode::refresh_from_dht() {
+  for (const NodeAnnouncement& n : discovery_->live_nodes()) {
+    if (n.node_id != id_) view_->update(n);
+  }
+}
+
+void SwarmNode::heartbeat_loop() {
+  std::unique_lock lock(loop_mutex_);
+  while (!stopping_) {
+    loop_wake_.wait_for(lock, config_.heartbeat_period, [&] { return stopping_ || heartbeat_now_.load(); });
+    if (stopping_) break;
+    heartbeat_now_ = false;
+    lock.unlock();
+    const NodeAnnouncement self = announcement();
+    for (const NodeAnnouncement& peer : view_->live()) {
+      try {
+        const HeartbeatResult hb = client(peer.address)->heartbeat(self, config_.heartbeat_timeout);
+        if (peer.node_id == id_) {
+          view_->set_rtt(id_, hb.rtt_seconds);  // its own stage is reached over gRPC too
+          continue;
+        }
+        view_->update(hb.node, /*direct=*/true);
+        view_->set_rtt(peer.node_id, hb.rtt_seconds);
+        missed_heartbeats_.erase(peer.node_id);
+      } catch (const Error& e) {
+        if (peer.node_id == id_) continue;
+        if (++missed_heartbeats_[peer.node_id] >= config_.heartbeat_failures) {
+          spdlog::warn("peer {} at {} failed: {}", peer.node_id, peer.address, e.what());
+          missed_heartbeats_.erase(peer.node_id);
+          peer_failed(peer.node_id);
+        } else {
+          heartbeat_now_ = true;  // ask again soon rather than a full period later
+        }
+      }
+    }
+    lock.lock();
+  }
+}
+
+void SwarmNode::peer_failed(const std::string& node_id) {
+  const std::optional<NodeAnnouncement> peer = view_->find(node_id);
+  view_->remove(node_id);
+  if (entry_) entry_->peer_failed(node_id);
+  if (peer) {
+    links_->remove(peer->address);
+    std::lock_guard lock(clients_mutex_);
+    clients_.erase(peer->address);
+  }
+}
+
+std::shared_ptr<PeerClient> SwarmNode::client(const std::string& address) {
+  std::lock_guard lock(clients_mutex_);
+  auto& c = clients_[address];
+  if (!c) c = std::make_shared<PeerClient>(address);
+  return c;
+}
+
+void SwarmNode::scheduler_loop() {
+  SchedulerPolicy policy;
+  policy.model.n_layers = n_layers_;
+  policy.model.layer_bytes = layer_bytes_;
+  policy.wait_nodes = config_.wait_nodes;
+  std::unique_lock lock(loop_mutex_);
+  while (!stopping_) {
+    loop_wake_.wait_for(lock, std::chrono::milliseconds(300));
+    if (stopping_) break;
+    lock.unlock();
+    const std::vector<NodeAnnouncement> nodes = view_->live();
+    const auto now = std::chrono::steady_clock::now();
+    const bool acting = should_schedule(nodes);
+    if (acting != acting_scheduler_.exchange(acting)) {
+      spdlog::info(acting ? "this node runs the layer scheduler now" : "another node runs the layer scheduler now");
+      if (acting) pending_.clear();
+    }
+    if (!acting) {
+      lock.lock();
+      continue;
+    }
+    // Assignments sent but not yet announced back hold further planning (10 s at most).
+    std::erase_if(pending_, [&](const auto& p) {
+      const auto node = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n.node_id == p.first; });
+      const bool done = node != nodes.end() && node->state == "ready" && node->layer_begin == p.second.first.begin &&
+                        node->layer_end == p.second.first.end;
+      return done || node == nodes.end() || now - p.second.second > std::chrono::seconds(10);
+    });
+    if (pending_.empty()) {
+      try {
+        for (const auto& [node_id, range] : plan_assignments(nodes, fixed_nodes_, policy)) {
+          const auto node = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n.node_id == node_id; });
+          // Epochs from the wall clock keep growing when another node takes over scheduling.
+          assignment_epoch_ = std::max(assignment_epoch_ + 1,
+                                       uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                    std::chrono::system_clock::now().time_since_epoch())
+                                                    .count()));
+          Assignment a{model_id_, range.begin, range.end, assignment_epoch_};
+          spdlog::info("scheduler: node {} gets layers [{}, {})", node_id, range.begin, range.end);
+          try {
+            const AssignReply reply = client(node->address)->assign(a, std::chrono::seconds(30));
+            if (reply.ok) {
+              pending_[node_id] = {range, now};
+            } else {
+              spdlog::info("scheduler: node {} keeps its own layers: {}", node_id, reply.error);
+              fixed_nodes_.insert(node_id);
+            }
+          } catch (const Error& e) {
+            spdlog::warn("scheduler: assigning node {} failed: {}", node_id, e.what());
+          }
+        }
+      } catch (const Error& e) {
+        spdlog::error("scheduler: {}", e.what());
+      }
+    }
+    lock.lock();
+  }
+}
+
+bool SwarmNode::should_schedule(const std::vector<NodeAnnouncement>& nodes) const {
+  if (config_.scheduler) return true;  // started as the swarm's scheduler (`parallax run`)
+  // Otherwise only when no other live node schedules, and then the one with the smallest id:
+  // the same answer on every node that sees the same members.
+  std::string smallest = id_;
+  for (const NodeAnnouncement& n : nodes) {
+    if (n.node_id == id_ || n.state == "draining" || n.state == "leaving") continue;
+    if (n.scheduler) return false;
+    smallest = std::min(smallest, n.node_id);
+  }
+  return smallest == id_;
+}
+
+void SwarmNode::leave(std::chrono::milliseconds grace) {
+  set_state("draining");
+  announce();
+  const NodeAnnouncement draining = announcement();
+  for (const NodeAnnouncement& peer : view_->live()) {
+    if (peer.node_id == id_) continue;
+    try {
+      client(peer.address)->heartbeat(draining, config_.heartbeat_timeout);  // tell them now, not at the DHT's pace
+    } catch (const Error&) {
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (stage_ && stage_->requests() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (stage_ && stage_->requests() > 0) spdlog::warn("leaving with {} requests still passing through", stage_->requests());
+  set_state("leaving");
+  const NodeAnnouncement leaving = announcement();
+  for (const NodeAnnouncement& peer : view_->live()) {
+    if (peer.node_id == id_) continue;
+    try {
+      client(peer.address)->heartbeat(leaving, config_.heartbeat_timeout);
+    } catch (const Error&) {
+    }
+  }
+  discovery_->withdraw();
+}
+
+void SwarmNode::on_pipeline(PipelineMessage message) {
+  std::visit(
+      [&](auto&& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, OpenMessage>) {
+          if (stage_) return stage_->on_open(std::move(m));
+          send(m.setup.head, TokensMessage{{SampledToken{m.setup.id, 0, -1, {}, address() + " holds no layers"}}});
+        } else if constexpr (std::is_same_v<T, AppendMessage>) {
+          if (stage_) stage_->on_append(m);
+        } else if constexpr (std::is_same_v<T, ChunksMessage>) {
+          if (stage_) stage_->on_chunks(std::move(m));
+        } else if constexpr (std::is_same_v<T, TokensMessage>) {
+          if (head_) head_->on_tokens(std::move(m.tokens));
+        } else if constexpr (std::is_same_v<T, ReleaseMessage>) {
+          if (stage_) stage_->on_release(m);
+        }
+      },
+      message);
+}
+
+NodeAnnouncement SwarmNode::on_heartbeat(const NodeAnnouncement& from) {
+  if (from.node_id != id_) view_->update(from, /*direct=*/true);
+  return announcement();
+}
+
+AssignReply SwarmNode::on_assign(const Assignment& a) {
+  if (a.model_id != model_id_) return {false, fmt::format("this node serves model {}, not {}", model_id_, a.model_id)};
+  if (!stage_) return {false, "this node holds no layers (--no-worker)"};
+  if (config_.layers) return {false, fmt::format("pinned to layers {}:{}", config_.layers->begin, config_.layers->end)};
+  {
+    std::lock_guard lock(state_mutex_);
+    if (a.epoch < assignment_epoch_) return {false, "an older assignment"};
+    assignment_epoch_ = a.epoch;
+    state_ = "loading";
+  }
+  announce();
+  try {
+    stage_->assign({a.layer_begin, a.layer_end});
+  } catch (const Error& e) {
+    set_state(stage_->range() ? "ready" : "joining");
+    announce();
+    return {false, e.what()};
+  }
+  set_state("ready");
+  announce();
+  return {true, {}};
+}
+
+void SwarmNode::on_abort(RequestId request) {
+  if (stage_) stage_->on_release(ReleaseMessage{request});
+}
+
+JoinReplyData SwarmNode::on_join(const NodeAnnouncement& node) {
+  JoinReplyData reply;
+  if (node.model_id != model_id_) {
+    reply.ok = false;
+    reply.error = fmt::format("this swarm serves model {}, the node has {}", model_id_, node.model_id);
+    return reply;
+  }
+  view_->update(node, /*direct=*/true);
+  reply.ok = true;
+  for (const NodeAnnouncement& n : view_->live()) {
+    if (n.scheduler) reply.scheduler_address = n.address;
+  }
+  return reply;
+}
+
+std::string SwarmNode::on_cluster() { return cluster_json(); }
+
+bool SwarmNode::send(const std::string& address, PipelineMessage message) {
+  return links_->send(address, std::move(message));
+}
+
+}  // namespace px::swarm

@@ -1,0 +1,146 @@
+#pragma once
+// A peer of the swarm: everything one `parallax run / join / serve --layers` process is.
+//  - its peer service (gRPC) and its DHT presence (OpenDHT), both on host:p2p_port;
+//  - its Model Shard Holder (StageHost), when it is a worker;
+//  - its request head (RequestHead over a SwarmEntry), when it takes API requests;
+//  - the layer scheduler, on the node that runs allocation;
+//  - loops that announce itself, heartbeat its peers (liveness and RTT) and refresh its view.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/engine.h"
+#include "runtime/stage_executor.h"
+#include "swarm/layer_scheduler.h"
+#include "swarm/message_sender.h"
+#include "swarm/peer_server.h"
+
+namespace px {
+class RequestHead;
+class Tokenizer;
+}  // namespace px
+
+namespace px::swarm {
+
+class ClusterView;
+class Discovery;
+class PeerClient;
+class PeerLinks;
+class StageHost;
+class SwarmEntry;
+
+struct SwarmNodeConfig {
+  std::string model_path;
+  std::string host = "127.0.0.1";
+  int p2p_port = 0;                         // gRPC over TCP and the DHT over UDP; 0: any free one
+  std::vector<std::string> peers;           // host:p2p_port of nodes to join through
+  bool worker = true;                       // holds layers
+  std::optional<LayerRange> layers;         // a range pinned by hand instead of the scheduler's
+  bool scheduler = false;                   // runs layer allocation for the swarm
+  bool head = false;                        // takes requests from this node's API
+  std::string api_address;                  // announced, when the node serves the API
+  int threads = 0;                          // compute threads; 0: all cores
+  StageConfig stage;
+  double memory_bytes = 0;                  // offered for weights; 0: what the OS reports available
+  int max_layers = 0;                       // > 0: offer memory for at most this many layers
+  WireDType wire_dtype = WireDType::F32;
+  std::chrono::milliseconds announce_period{500};
+  std::chrono::milliseconds expire_after{4000};
+  std::chrono::milliseconds heartbeat_period{500};
+  std::chrono::milliseconds heartbeat_timeout{1000};
+  int heartbeat_failures = 2;               // consecutive misses before a peer counts as failed
+  std::chrono::milliseconds route_wait{30000};
+  int max_attempts = 5;                     // a request's opens, across failures
+  int wait_nodes = 1;                       // scheduler: assignable nodes before the first allocation
+  int max_queue = 256;
+};
+
+class SwarmNode : private PeerHandler, private MessageSender {
+ public:
+  // Starts the node: binds its ports, joins through `peers`, starts its loops. Throws px::Error
+  // for a model it cannot open or ports it cannot bind.
+  explicit SwarmNode(SwarmNodeConfig config);
+  ~SwarmNode() override;
+
+  const std::string& id() const { return id_; }
+  std::string address() const;
+  // The request head (null unless config.head).
+  std::shared_ptr<Engine> engine() const;
+  std::string cluster_json() const;
+  std::optional<LayerRange> layers() const;
+
+  // Graceful exit: announce "draining" (no new routes through this node), wait up to `grace`
+  // for the requests passing through to finish, then announce "leaving" and stop.
+  void leave(std::chrono::milliseconds grace);
+
+ private:
+  // PeerHandler (gRPC threads)
+  void on_pipeline(PipelineMessage message) override;
+  NodeAnnouncement on_heartbeat(const NodeAnnouncement& from) override;
+  AssignReply on_assign(const Assignment& assignment) override;
+  void on_abort(RequestId request) override;
+  JoinReplyData on_join(const NodeAnnouncement& node) override;
+  std::string on_cluster() override;
+  // MessageSender
+  bool send(const std::string& address, PipelineMessage message) override;
+
+  NodeAnnouncement announcement() const;
+  void announce();
+  void refresh_from_dht();
+  void heartbeat_loop();
+  void scheduler_loop();
+  // The deterministic rule for who runs allocation (see the .cpp).
+  bool should_schedule(const std::vector<NodeAnnouncement>& nodes) const;
+  void peer_failed(const std::string& node_id);
+  void set_state(const std::string& state);
+  std::shared_ptr<PeerClient> client(const std::string& address);  // one connection per peer
+
+  SwarmNodeConfig config_;
+  std::string id_;
+  std::string model_id_;
+  int n_layers_ = 0;
+  double layer_bytes_ = 0;
+  double memory_bandwidth_ = 0;
+  double layers_per_second_ = 0;
+  double free_memory_ = 0;
+
+  std::unique_ptr<PeerServer> server_;
+  std::unique_ptr<PeerLinks> links_;
+  std::unique_ptr<ClusterView> view_;
+  std::unique_ptr<StageHost> stage_;
+  std::shared_ptr<RequestHead> head_;
+  std::unique_ptr<SwarmEntry> entry_;
+  std::unique_ptr<Discovery> discovery_;
+
+  mutable std::mutex state_mutex_;
+  std::string state_ = "joining";
+  mutable std::atomic<uint64_t> sequence_{0};
+  uint64_t assignment_epoch_ = 0;  // the newest seen (as a node) or sent (as the scheduler)
+  std::atomic<bool> acting_scheduler_{false};
+
+  // Scheduler bookkeeping.
+  std::set<std::string> fixed_nodes_;                 // refused assignments: pinned by hand
+  std::map<std::string, std::pair<LayerRange, std::chrono::steady_clock::time_point>> pending_;
+
+  std::mutex loop_mutex_;
+  std::condition_variable loop_wake_;
+  bool stopping_ = false;
+  std::atomic<bool> heartbeat_now_{false};
+  std::map<std::string, int> missed_heartbeats_;
+  std::mutex clients_mutex_;
+  std::map<std::string, std::shared_ptr<PeerClient>> clients_;
+  std::vector<std::thread> threads_;
+};
+
+// A model's identity across the swarm: a hash of its architecture, sizes and tensors.
+std::string model_identity(const std::string& model_path);
+
+}  // namespace px::swarm

@@ -1,0 +1,75 @@
+// No request lost: a swarm with redundant coverage (a head and two pipelines of two pinned
+// stages: five processes) serves eight concurrent streaming clients; one worker is killed with
+// SIGKILL mid-stream, another is stopped (SIGSTOP) — every request completes and each output
+// equals the fault-free one, token for token.
+#include "integration/swarm_harness.h"
+
+namespace px::swarm_test {
+namespace {
+
+struct TwoPipelines {
+  Head head{{"--no-worker"}};
+  std::vector<std::unique_ptr<ChildProcess>> workers;  // [0:4] [4:8] [0:4] [4:8]
+  TwoPipelines() {
+    for (const char* range : {"0:4", "4:8", "0:4", "4:8"}) {
+      workers.push_back(worker(head.p2p, {"serve", "--layers", range}));
+    }
+  }
+};
+
+void expect_all_equal_the_reference(std::vector<std::future<Streamed>>& running, int max_tokens,
+                                    const std::string& what) {
+  const auto& want = single_node_reference(max_tokens);
+  for (size_t i = 0; i < running.size(); ++i) {
+    const Streamed got = running[i].get();
+    EXPECT_EQ(got.status, 200) << what << " request " << i;
+    EXPECT_EQ(got.text, want[i].text) << what << " request " << i;
+    EXPECT_EQ(got.token_logprobs, want[i].logprobs["token_logprobs"]) << what << " request " << i;
+    EXPECT_EQ(got.finish, want[i].finish) << what << " request " << i;
+  }
+}
+
+void run_with_fault(const std::function<void(TwoPipelines&)>& fault, const std::string& what) {
+  constexpr int kTokens = 96;
+  single_node_reference(kTokens);
+  TwoPipelines swarm;
+  ASSERT_FALSE(swarm.head.api.empty()) << swarm.head.process->output();
+  ASSERT_TRUE(wait_for_cluster(swarm.head.api, 2, 4, 30s)) << cluster(swarm.head.api).dump(1);
+  std::vector<std::future<Streamed>> running;
+  for (int i = 0; i < 8; ++i) {
+    running.push_back(std::async(std::launch::async, [&, i] { return stream(swarm.head.api, i, kTokens); }));
+  }
+  std::this_thread::sleep_for(150ms);  // the streams are under way
+  fault(swarm);
+  expect_all_equal_the_reference(running, kTokens, what);
+}
+
+TEST(SwarmFaults, AWorkerKilledMidStreamLosesNoRequest) {
+  run_with_fault([](TwoPipelines& s) { s.workers[1]->signal(SIGKILL); }, "after SIGKILL");
+}
+
+TEST(SwarmFaults, AStalledWorkerLosesNoRequest) {
+  run_with_fault(
+      [](TwoPipelines& s) {
+        s.workers[3]->signal(SIGSTOP);
+        std::this_thread::sleep_for(2s);  // well past the heartbeat deadline
+        s.workers[3]->signal(SIGCONT);
+      },
+      "after SIGSTOP");
+}
+
+TEST(SwarmFaults, WithoutCoverRequestsFailClearlyAfterTheWait) {
+  Head head({"--no-worker", "--route-wait", "1"});
+  ASSERT_FALSE(head.api.empty()) << head.process->output();
+  auto half = worker(head.p2p, {"serve", "--layers", "0:4"});  // nobody holds [4, 8)
+  const auto start = std::chrono::steady_clock::now();
+  const Completion c = complete(head.api, 0);
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(c.status, 503) << c.body;
+  EXPECT_NE(c.body.find("covers all 8 layers"), std::string::npos) << c.body;
+  EXPECT_GE(waited, 0.9);
+  EXPECT_LT(waited, 10);
+}
+
+}  // namespace
+}  // namespace px::swarm_test

@@ -1,0 +1,71 @@
+// The swarm as separate processes on 127.0.0.1: a head (`run --no-worker`) and 1-4 workers
+// pinned to contiguous layer ranges give the single node's completions token for token (texts
+// and logprobs), eight requests at once; a node that joins mid-run is given layers and takes
+// traffic; a node that leaves with SIGTERM is drained first and no request is lost.
+#include "integration/swarm_harness.h"
+
+namespace px::swarm_test {
+namespace {
+
+TEST(Swarm, OneToFourStagesGiveTheSingleNodesTokens) {
+  single_node_reference();
+  const std::vector<std::vector<std::string>> cuts = {{"0:8"}, {"0:4", "4:8"}, {"0:3", "3:5", "5:8"}, {"0:2", "2:4", "4:6", "6:8"}};
+  for (const auto& ranges : cuts) {
+    Head head({"--no-worker"});
+    ASSERT_FALSE(head.api.empty()) << head.process->output();
+    std::vector<std::unique_ptr<ChildProcess>> workers;
+    for (const std::string& r : ranges) workers.push_back(worker(head.p2p, {"serve", "--layers", r}));
+    ASSERT_TRUE(wait_for_cluster(head.api, 1, ranges.size(), 30s)) << cluster(head.api).dump(1);
+    const std::string what = std::to_string(ranges.size()) + " stages";
+    expect_same(complete_concurrently(head.api, 8), what);
+    // Every request took the one pipeline: its stages in layer order.
+    const json c = cluster(head.api);
+    ASSERT_FALSE(c["routes"].empty());
+    EXPECT_EQ(c["routes"].back()["nodes"].size(), ranges.size());
+  }
+}
+
+TEST(Swarm, ANodeThatJoinsIsGivenLayersAndTakesTraffic) {
+  single_node_reference();
+  Head head;  // scheduler + API + a worker: one pipeline of its own
+  ASSERT_FALSE(head.api.empty()) << head.process->output();
+  ASSERT_TRUE(wait_for_cluster(head.api, 1, 1, 30s)) << cluster(head.api).dump(1);
+  expect_same(complete_concurrently(head.api, 8), "one node");
+
+  auto joined = worker(head.p2p, {"join"});
+  const std::string joined_id = node_id_of(*joined);
+  ASSERT_TRUE(wait_for_cluster(head.api, 2, 2, 30s)) << cluster(head.api).dump(1);
+  // Traffic moves to it as the router's estimates settle (its heartbeat RTT, its measured speed,
+  // the head's own load): a few rounds at most.
+  bool used = false;
+  for (int round = 0; round < 5 && !used; ++round) {
+    expect_same(complete_concurrently(head.api, 8), "after a join");
+    const json after = cluster(head.api);
+    for (const auto& route : after["routes"]) {
+      for (const auto& id : route["nodes"]) used |= id.get<std::string>() == joined_id;
+    }
+  }
+  EXPECT_TRUE(used) << "no request went through the joined node " << joined_id << ": " << cluster(head.api).dump(1);
+}
+
+TEST(Swarm, ANodeThatLeavesIsDrainedFirst) {
+  single_node_reference();
+  single_node_reference(48);
+  Head head({"--no-worker"});
+  ASSERT_FALSE(head.api.empty()) << head.process->output();
+  auto first = worker(head.p2p, {"serve", "--layers", "0:4"});
+  auto second = worker(head.p2p, {"serve", "--layers", "4:8"});
+  auto spare = worker(head.p2p, {"serve", "--layers", "4:8"});
+  ASSERT_TRUE(wait_for_cluster(head.api, 1, 3, 30s)) << cluster(head.api).dump(1);
+  // Long requests in flight while one of the two [4, 8) stages is told to leave.
+  auto running = std::async(std::launch::async, [&] { return complete_concurrently(head.api, 8, 48); });
+  std::this_thread::sleep_for(300ms);
+  second->signal(SIGTERM);
+  expect_same(running.get(), "while a stage drains", 48);
+  EXPECT_EQ(second->wait(30s), 0) << second->output();
+  // The rest keep serving, with the same output as the single node.
+  expect_same(complete_concurrently(head.api, 8), "after a leave");
+}
+
+}  // namespace
+}  // namespace px::swarm_test
