@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git curl
   libhwy-dev libpcre2-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcpp-httplib-dev libicu-dev
+  libopendht-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
 )
 
