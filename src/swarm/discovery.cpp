@@ -40,10 +40,10 @@ bool is_announcement(const dht::Value& value) {
   }
 }
 
-// How long storing nodes keep a value not re-published. OpenDHT 2.4 re-sends a value to each
-// storing node from 10 s (its REANNOUNCE_MARGIN) before the value would expire, so a lifetime
-// under 10 s makes it re-send without pause: thousands of packets per second from 3 nodes.
-// Liveness does not depend on this lifetime (it is judged by sequence numbers, locally).
+// How long storing nodes keep a value not re-published. Once a node has stored a value, OpenDHT
+// 2.4 schedules the next send 10 s (its REANNOUNCE_MARGIN) before the value expires; with a
+// lifetime under 10 s that moment has passed and it re-sends without pause (thousands of packets
+// per second from 3 nodes). Liveness does not depend on this lifetime: it is judged locally.
 constexpr std::chrono::milliseconds kMinValueLifetime = std::chrono::seconds(30);
 
 // Storing nodes keep only valid announcements, and let a value (one per node, under a fixed id)
@@ -188,11 +188,11 @@ class Discovery::Impl {
     lock.lock();
   }
 
-  // Fetches every value under the swarm key. Polling, not DHT listening: OpenDHT 2.4's listen
-  // stops delivering on a node without IPv6 and drops replaced values, while a get returns
-  // what the storing nodes hold now. A get completes only when the nodes nearest the key have
-  // all answered (often after several periods) but delivers values as they come, so polls
-  // overlap; their number is capped in case completions stop coming.
+  // Fetches every value under the swarm key (a get returns what the storing nodes hold now; a
+  // listen would miss replaced values, see discovery.h). A get delivers values as nodes answer
+  // and completes when the nodes nearest the key have, which takes longer than a period when
+  // some are slow or gone, so polls may overlap; their number is capped in case completions
+  // stop coming.
   void poll(std::unique_lock<std::mutex>& lock, Clock::time_point now) {
     next_poll_ = now + config_.announce_period;
     if (polls_in_flight_ >= kMaxPollsInFlight) {

@@ -4,19 +4,25 @@
 // and fetches the key's values just as often; what it hears, validated, becomes live_nodes().
 //
 // Each node has one value id: a re-publication replaces its previous value on the storing nodes
-// (which accept the replacement only from the same node id with a higher sequence number), and
-// the DHT drops the value expire_after after the last one. A node is live while announcements
-// with new sequence numbers keep arriving, so one that vanishes drops out of live_nodes() within
-// expire_after (plus up to one period of polling), whatever the DHT still returns.
+// (which accept the replacement only from the same node id with a higher sequence number). A
+// node is live while announcements with new sequence numbers keep arriving, so one that
+// vanishes drops out of live_nodes() within expire_after (plus up to a period of polling),
+// whatever the DHT still returns; the DHT itself forgets the value max(expire_after, 30 s) after
+// the last publication (OpenDHT 2.4 floods the network when values live under 10 s).
 //
-// Why fetch rather than DHT listen: with OpenDHT 2.4 a listen does not survive without an IPv6
-// socket (it stops delivering after ~10 s) and never passes on a value replaced under the same
-// id, since its caches compare ids only. A fetch returns what the storing nodes hold now; it costs
-// O(swarm size) bytes per node per period, so large swarms want a longer period.
+// Why fetch rather than DHT listen: OpenDHT 2.4's listen never passes on a value replaced under
+// the same id (its caches compare ids; unsigned values carry no sequence number), so listening
+// would need a new value per publication, about 30 live values per node. (Without an IPv6
+// socket, its listen() also returns token 0 and skips the node's own storage.) A fetch returns
+// what the storing nodes hold now; it costs O(swarm size) bytes per node per period, so large
+// swarms want a longer period.
 //
 // Values are unsigned: nothing proves an announcement came from the node it names. The DHT runs
 // on its own network id, so it never mixes with the public OpenDHT network, and binds one IPv4
 // address (no IPv6 socket); there is no built-in bootstrap node.
+//
+// Threads: OpenDHT's DHT loop and UDP receiver, and Discovery's worker (re-publication, fetches,
+// expiry, callbacks). Destruction joins them in milliseconds.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

@@ -56,7 +56,8 @@ HostPort parse_host_port(std::string_view text) {
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
   }
-  if (host.empty() || host.size() > kMaxHostLength) fail("address {}: the host must be 1..{} characters", quoted(text), kMaxHostLength);
+  if (host.empty() || host.size() > kMaxHostLength)
+    fail("address {}: the host must be 1..{} characters", quoted(text), kMaxHostLength);
   for (const char c : host)
     if (!(ipv6 ? is_ipv6_char(c) : is_name_char(c)))
       fail("address {}: the host has a character no host name or address has", quoted(text));
