@@ -115,12 +115,33 @@ void run_chaos(const ChaosArgs& args) {
     });
   }
 
+  // The clients stop and are joined however this scope is left.
+  struct JoinClients {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~JoinClients() {
+      stop = true;
+      for (auto& t : threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } join_clients{stop, clients};
+
   std::mt19937_64 rng(args.seed);
   const auto end = Clock::now() + std::chrono::duration<double>(args.duration_s);
   while (Clock::now() < end) {
     std::this_thread::sleep_for(std::chrono::duration<double>(args.fault_every_s));
     if (Clock::now() >= end) break;
     const size_t victim = rng() % workers.size();
+    if (!workers[victim]) {
+      // Its restart failed last time: try again.
+      try {
+        workers[victim] = start_node(worker_args()).process;
+      } catch (const Error& e) {
+        spdlog::warn("chaos: restarting worker {} failed again: {}", victim, e.what());
+      }
+      continue;
+    }
     if (rng() % 3 == 0) {
       spdlog::info("chaos: SIGSTOP worker {} for {} s", victim, args.stall_s);
       workers[victim]->signal(SIGSTOP);
@@ -132,15 +153,24 @@ void run_chaos(const ChaosArgs& args) {
       workers[victim]->signal(SIGKILL);
       workers[victim]->wait(10s);
       std::this_thread::sleep_for(1s);
-      workers[victim] = start_node(worker_args()).process;  // a new node: the scheduler gives it layers
       ++report.kills;
+      try {
+        workers[victim] = start_node(worker_args()).process;  // a new node: the scheduler gives it layers
+      } catch (const Error& e) {
+        spdlog::warn("chaos: restarting worker {} failed: {}", victim, e.what());
+        workers[victim].reset();
+      }
     }
   }
   stop = true;
   for (auto& t : clients) t.join();
-  for (auto& w : workers) w->signal(SIGTERM);
+  for (auto& w : workers) {
+    if (w) w->signal(SIGTERM);
+  }
   head.process->signal(SIGTERM);
-  for (auto& w : workers) w->wait(20s);
+  for (auto& w : workers) {
+    if (w) w->wait(20s);
+  }
   head.process->wait(20s);
 
   const int64_t total = report.completed + report.failed + report.differing;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <thread>
 
+#include "cli/api_options.h"
 #include "cli/commands.h"
 #include "cli/swarm_command.h"
 #include "core/error.h"
@@ -78,19 +79,9 @@ void run_serve(const ServeArgs& args) {
 
   // Signals go to a dedicated thread: block them here before any thread starts (threads
   // inherit the mask), then wait for them with sigwait.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = block_stop_signals();
 
-  const std::filesystem::path path(args.model);
-  server::ServerOptions options;
-  options.host = args.host;
-  options.port = args.port;
-  options.api_key = args.api_key;
-  options.model_name = args.model_name.empty() ? path.filename().string() : args.model_name;
-  options.model_aliases = {path.filename().string(), path.stem().string()};
+  server::ServerOptions options = api_options(args.host, args.port, args.api_key, args.model, args.model_name);
   options.http_threads = args.http_threads;
   options.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(args.timeout_s * 1000));
 

@@ -2,6 +2,8 @@
 // OpenAI-compatible API, wait for a signal, then drain and leave.
 #include "cli/swarm_command.h"
 
+#include "cli/api_options.h"
+
 #include <spdlog/spdlog.h>
 
 #include <pthread.h>
@@ -70,11 +72,7 @@ void run_swarm_node(const SwarmArgs& args) {
   if (args.heartbeat_ms < 10 || args.expire_ms < args.heartbeat_ms) {
     fail("--heartbeat-ms must be >= 10 and --expire-ms at least as long");
   }
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = block_stop_signals();
 
   swarm::SwarmNodeConfig config;
   config.model_path = args.model;
@@ -105,13 +103,7 @@ void run_swarm_node(const SwarmArgs& args) {
   std::unique_ptr<server::Server> api;
   std::atomic<swarm::SwarmNode*> live_node{nullptr};
   if (args.api) {
-    const std::filesystem::path path(args.model);
-    server::ServerOptions options;
-    options.host = args.host;
-    options.port = args.port;
-    options.api_key = args.api_key;
-    options.model_name = args.model_name.empty() ? path.filename().string() : args.model_name;
-    options.model_aliases = {path.filename().string(), path.stem().string()};
+    server::ServerOptions options = api_options(args.host, args.port, args.api_key, args.model, args.model_name);
     options.cluster_info = [&live_node] {
       swarm::SwarmNode* node = live_node.load();
       return node ? node->cluster_json() : std::string("{}");

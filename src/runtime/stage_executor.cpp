@@ -291,6 +291,7 @@ void StageExecutor::step() {
     plan_.preempted.clear();
     plan_later_stage();
   }
+  publish_stats();  // before any result of this step reaches a reader
   if (planned_.empty()) return;
   run_batch();
   if (shard_->is_first()) scheduler_.commit(plan_);

@@ -78,15 +78,8 @@ inline bool wait_for_cluster(const std::string& api, size_t pipelines, size_t re
   return false;
 }
 
-struct Completion {
-  std::string text;
-  json logprobs;
-  std::string finish;
-  int status = 0;
-  std::string body;
-};
-
-inline Completion complete(const std::string& api, int i, int max_tokens = 16) {
+// Request i of a test: greedy for even i, seeded sampling for odd i, with logprobs.
+inline json request_body(int i, int max_tokens) {
   json body = {{"prompt", "request " + std::to_string(i) + ": tell me about swarms and pipelines"},
                {"max_tokens", max_tokens},
                {"logprobs", 2}};
@@ -96,6 +89,19 @@ inline Completion complete(const std::string& api, int i, int max_tokens = 16) {
     body["temperature"] = 0.9;
     body["seed"] = 100 + i;
   }
+  return body;
+}
+
+struct Completion {
+  std::string text;
+  json logprobs;
+  std::string finish;
+  int status = 0;
+  std::string body;
+};
+
+inline Completion complete(const std::string& api, int i, int max_tokens = 16) {
+  const json body = request_body(i, max_tokens);
   Completion c;
   auto res = client(api)->Post("/v1/completions", body.dump(), "application/json");
   if (!res) return c;
@@ -120,16 +126,8 @@ struct Streamed {
 };
 
 inline Streamed stream(const std::string& api, int i, int max_tokens) {
-  json body = {{"prompt", "request " + std::to_string(i) + ": tell me about swarms and pipelines"},
-               {"max_tokens", max_tokens},
-               {"logprobs", 2},
-               {"stream", true}};
-  if (i % 2 == 0) {
-    body["temperature"] = 0;
-  } else {
-    body["temperature"] = 0.9;
-    body["seed"] = 100 + i;
-  }
+  json body = request_body(i, max_tokens);
+  body["stream"] = true;
   Streamed out;
   httplib::Request req;
   req.method = "POST";
