@@ -72,19 +72,10 @@ echo
 echo "demo: streaming a chat completion through the swarm ..."
 curl -sN "http://$api/v1/chat/completions" -H 'Content-Type: application/json' \
   -d '{"messages":[{"role":"user","content":"What is a swarm?"}],"max_tokens":24,"temperature":0,"stream":true}' |
-  sed -n 's/^data: //p' | grep -v '^\[DONE\]' |
-  python3 -c 'import json,sys
-for line in sys.stdin:
-    for c in json.loads(line).get("choices", []):
-        sys.stdout.write(c.get("delta", {}).get("content") or "")
-        sys.stdout.flush()
-print()' 2>/dev/null || true
+  sed -n 's/^data: .*"content":"\(\([^"\\]\|\\.\)*\)".*/\1/p' | tr -d '\n'
+echo
 echo
 echo "demo: the route it took (stages in layer order):"
-curl -sf "http://$api/v1/cluster" | python3 -c 'import json,sys
-j = json.load(sys.stdin)
-layers = {n["id"]: n["layers"] for n in j["nodes"]}
-r = j["routes"][-1]
-print("  head -> " + " -> ".join("%s[%d:%d]" % (i, *layers.get(i, [0, 0])) for i in r["nodes"]) + " -> head")'
+"$parallax" status --peer "$p2p" | grep '^route' | tail -1
 echo
 echo "demo: shutting the swarm down"

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 #include "cli/commands.h"
 #include "cli/swarm_command.h"
 #include "core/error.h"
@@ -41,6 +43,17 @@ void print_status(const std::string& json_text, bool raw) {
     fmt::print("pipeline {}: {}\n", i++, stages);
   }
   if (j.at("pipelines").empty()) fmt::print("no pipeline covers the model yet\n");
+  // The last few routes this node's requests took (on a head).
+  std::map<std::string, std::string> ranges;
+  for (const auto& n : j.at("nodes")) {
+    ranges[n.at("id").get<std::string>()] = fmt::format("[{}:{}]", n.at("layers")[0].get<int>(), n.at("layers")[1].get<int>());
+  }
+  const auto& routes = j.at("routes");
+  for (size_t i = routes.size() > 3 ? routes.size() - 3 : 0; i < routes.size(); ++i) {
+    std::string hops;
+    for (const auto& id : routes[i].at("nodes")) hops += " -> " + id.get<std::string>() + ranges[id.get<std::string>()];
+    fmt::print("route of request {}: head{} -> head\n", routes[i].at("request").get<uint64_t>(), hops);
+  }
 }
 
 }  // namespace
