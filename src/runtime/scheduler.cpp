@@ -46,6 +46,12 @@ size_t Scheduler::ready_decodes() const {
                               [](const Entry& e) { return e.n_tokens - e.n_computed == 1 && e.n_computed > 0; }));
 }
 
+size_t Scheduler::decoding() const {
+  return size_t(std::count_if(running_.begin(), running_.end(), [](const Entry& e) {
+    return e.n_computed > 0 && e.n_tokens - e.n_computed <= 1;
+  }));
+}
+
 bool Scheduler::has_uncomputed_tokens() const {
   if (!waiting_.empty()) return true;
   return std::any_of(running_.begin(), running_.end(), [](const Entry& e) { return e.n_computed < e.n_tokens; });

@@ -70,8 +70,10 @@ class Scheduler {
   // Something could run: a waiting request, or a running one with tokens not yet computed
   // (in a pipeline, a request whose token is still on its way back has none).
   bool has_uncomputed_tokens() const;
-  // Running requests ready to decode (exactly their newest token left to compute).
+  // Running requests ready to decode (exactly their newest token left to compute), and all
+  // running requests past their prefill (ready, or with their token still on its way).
   size_t ready_decodes() const;
+  size_t decoding() const;
 
  private:
   struct Entry {

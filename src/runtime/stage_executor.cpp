@@ -317,10 +317,8 @@ void StageExecutor::plan_first_stage() {
     }
     ++stats_.preemptions;
   }
-  last_decode_batch_ = 0;
   tokens_return_by_network_ = false;
   for (const ScheduledChunk& c : plan_.chunks) {
-    last_decode_batch_ += c.count == 1 && c.completes && c.begin > 0;
     tokens_return_by_network_ |= !requests_.at(by_seq_.at(c.request))->setup.head.empty();
     const RequestId id = by_seq_.at(c.request);
     Request& r = *find(id);  // (refreshes its idle clock)
@@ -333,9 +331,11 @@ void StageExecutor::plan_first_stage() {
 void StageExecutor::gather_returning_tokens() {
   // The tokens of one step come back from the head together but as separate messages; a step
   // started on the first one would run the batch piecemeal. Give the rest a moment to arrive.
-  if (!shard_->is_first() || !tokens_return_by_network_ || last_decode_batch_ <= 1) return;
+  if (!shard_->is_first() || !tokens_return_by_network_ || scheduler_.decoding() <= 1) return;
+  // Wait for every decoding request, or for one micro-batch's worth on a longer pipeline.
+  const size_t want = std::min(scheduler_.decoding(), std::max<size_t>(1, microbatch_cap_));
   const auto until = std::chrono::steady_clock::now() + kGatherWindow;
-  while (scheduler_.ready_decodes() < last_decode_batch_ && std::chrono::steady_clock::now() < until) {
+  while (scheduler_.ready_decodes() < want && std::chrono::steady_clock::now() < until) {
     if (!pending_events_.load(std::memory_order_acquire)) {
       std::this_thread::yield();
       continue;
@@ -361,9 +361,10 @@ void StageExecutor::split_decodes_into_microbatches() {
     stages = std::max(stages, r.setup.hops.size());
     decodes += c.count == 1 && c.completes && c.begin > 0;
   }
-  if (stages <= 1 || decodes <= 1) return;
   const size_t running = scheduler_.running();
   const size_t cap = std::max<size_t>(1, (running + stages - 1) / stages);
+  microbatch_cap_ = cap;
+  if (stages <= 1 || decodes <= 1) return;
   if (decodes <= cap) return;
   size_t kept = 0;
   std::erase_if(plan_.chunks, [&](const ScheduledChunk& c) {

@@ -130,7 +130,7 @@ class StageExecutor {
   };
   std::vector<Planned> planned_;
   std::chrono::steady_clock::time_point next_idle_check_{};
-  size_t last_decode_batch_ = 0;  // first stage: decode tokens in the last step
+  size_t microbatch_cap_ = 0;     // first stage: decodes sent per step (see split_decodes_...)
   bool tokens_return_by_network_ = false;  // ... of requests whose head is another process
   SchedulePlan plan_;
   ForwardBatch batch_;
