@@ -96,6 +96,9 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
 
   PeerLinkOptions link_options;
   link_options.dtype = config_.wire_dtype;
+  // A link is closed when its peer failed: flushing to it is pointless, and the heartbeat
+  // thread that closes it must not stall for long.
+  link_options.flush_timeout = std::chrono::milliseconds(100);
   links_ = std::make_unique<PeerLinks>(link_options, [this](const std::string& address, const std::string& message) {
     spdlog::warn("link to {}: {}", address, message);
     heartbeat_now_ = true;  // check that peer at once
