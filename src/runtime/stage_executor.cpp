@@ -35,6 +35,7 @@ namespace {
 
 constexpr auto kPollBeforeSleep = std::chrono::microseconds(2000);
 constexpr auto kGatherWindow = std::chrono::microseconds(300);
+constexpr int kMinPrefillPiece = 32;  // smaller pieces batch too poorly to be worth a hop
 
 KvCacheConfig cache_config(const StageConfig& c) {
   KvCacheConfig k;
@@ -307,6 +308,7 @@ void StageExecutor::plan_first_stage() {
     return r.setup.reuse_prefix ? cached : 0;
   });
   split_decodes_into_microbatches();
+  split_prefill_across_stages();
   for (int64_t seq : plan_.preempted) {
     cache_.remove(int(seq));
     Request& r = *requests_.at(by_seq_.at(seq));
@@ -371,6 +373,22 @@ void StageExecutor::split_decodes_into_microbatches() {
     const bool decode = c.count == 1 && c.completes && c.begin > 0;
     return decode && ++kept > cap;
   });
+}
+
+void StageExecutor::split_prefill_across_stages() {
+  // A prompt sent whole would pass the stages one after another; in S pieces, stage 0 computes
+  // the second piece while stage 1 computes the first, and the first token comes sooner.
+  for (ScheduledChunk& c : plan_.chunks) {
+    if (c.count <= kMinPrefillPiece) continue;
+    const Request& r = *requests_.at(by_seq_.at(c.request));
+    const int stages = int(r.setup.hops.size());
+    if (stages <= 1) continue;
+    const int piece = std::max(kMinPrefillPiece, (int(r.tokens.size()) + stages - 1) / stages);
+    if (c.count > piece) {
+      c.count = piece;
+      c.completes = false;
+    }
+  }
 }
 
 void StageExecutor::plan_later_stage() {

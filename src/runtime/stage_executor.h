@@ -103,6 +103,7 @@ class StageExecutor {
   void plan_first_stage();
   void plan_later_stage();
   void split_decodes_into_microbatches();
+  void split_prefill_across_stages();
   void gather_returning_tokens();
   void run_batch();
   void fail_request(RequestId id, const std::string& error);
