@@ -142,7 +142,7 @@ void StageExecutor::loop() {
       // Requests are out on the ring; their next message comes within a round trip. Poll
       // (yielding the core to anyone runnable) before sleeping: waking a sleeping thread costs
       // milliseconds on virtual machines (measured: a one-stage swarm decoded 59 tok/s
-      // sleeping at once, 139 polling 0.5 ms first).
+      // sleeping at once, 139 polling first).
       const auto until = std::chrono::steady_clock::now() + kPollBeforeSleep;
       while (!pending_events_.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until) {
         std::this_thread::yield();
