@@ -6,23 +6,19 @@
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <future>
-#include <regex>
 #include <thread>
 
 #include "cli/commands.h"
-#include "core/error.h"
 #include "cli/swarm_harness.h"
+#include "core/error.h"
 #include "model/model_shard.h"
 
 namespace px::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 struct BenchSwarmArgs {

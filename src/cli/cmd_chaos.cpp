@@ -46,9 +46,9 @@ struct Report {
   std::vector<std::string> failures;  // the first few, for the log
 };
 
-nlohmann::json request_body(int prompt) {
+nlohmann::json request_body(int prompt, int max_tokens) {
   nlohmann::json body = {{"prompt", fmt::format("chaos prompt {}: the swarm keeps serving", prompt)},
-                         {"max_tokens", 0}};
+                         {"max_tokens", max_tokens}};
   if (prompt % 2) {
     body["temperature"] = 0.8;
     body["seed"] = 1000 + prompt;
@@ -80,9 +80,7 @@ void run_chaos(const ChaosArgs& args) {
   // The fault-free outputs, from the same swarm before any fault.
   std::vector<std::string> expected(args.prompts);
   for (int p = 0; p < args.prompts; ++p) {
-    nlohmann::json body = request_body(p);
-    body["max_tokens"] = args.max_tokens;
-    const StreamResult r = stream_completion(head.api, body);
+    const StreamResult r = stream_completion(head.api, request_body(p, args.max_tokens));
     if (r.status != 200 || !r.error.empty()) fail("fault-free request {} failed: {}", p, r.error);
     expected[p] = r.text;
   }
@@ -98,9 +96,7 @@ void run_chaos(const ChaosArgs& args) {
     clients.emplace_back([&] {
       while (!stop) {
         const int p = next_prompt++ % args.prompts;
-        nlohmann::json body = request_body(p);
-        body["max_tokens"] = args.max_tokens;
-        const StreamResult r = stream_completion(head.api, body, 120);
+        const StreamResult r = stream_completion(head.api, request_body(p, args.max_tokens), 120);
         std::lock_guard lock(report_mutex);
         report.worst_pause_s = std::max(report.worst_pause_s, r.worst_gap_s);
         if (r.status != 200 || !r.error.empty()) {

@@ -84,17 +84,21 @@ void StageExecutor::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void StageExecutor::post(Event event) {
+  std::lock_guard lock(mutex_);
+  if (event.kind == Event::Kind::Open) ++stats_.waiting;  // counted until the executor publishes its own figure
+  inbox_.push_back(std::move(event));
+  pending_events_.store(true, std::memory_order_release);
+  wake_.notify_one();
+}
+
 void StageExecutor::open(StageRequestSetup setup, std::vector<int32_t> prompt) {
   Event e;
   e.kind = Event::Kind::Open;
   e.request = setup.id;
   e.setup = std::move(setup);
   e.tokens = std::move(prompt);
-  std::lock_guard lock(mutex_);
-  ++stats_.waiting;  // counted until the executor publishes its own figure
-  inbox_.push_back(std::move(e));
-  pending_events_.store(true, std::memory_order_release);
-  wake_.notify_one();
+  post(std::move(e));
 }
 
 void StageExecutor::append(RequestId request, int32_t position, int32_t token) {
@@ -103,30 +107,21 @@ void StageExecutor::append(RequestId request, int32_t position, int32_t token) {
   e.request = request;
   e.position = position;
   e.token = token;
-  std::lock_guard lock(mutex_);
-  inbox_.push_back(std::move(e));
-  pending_events_.store(true, std::memory_order_release);
-  wake_.notify_one();
+  post(std::move(e));
 }
 
 void StageExecutor::receive(std::vector<StageChunk> chunks) {
   Event e;
   e.kind = Event::Kind::Chunks;
   e.chunks = std::move(chunks);
-  std::lock_guard lock(mutex_);
-  inbox_.push_back(std::move(e));
-  pending_events_.store(true, std::memory_order_release);
-  wake_.notify_one();
+  post(std::move(e));
 }
 
 void StageExecutor::release(RequestId request) {
   Event e;
   e.kind = Event::Kind::Release;
   e.request = request;
-  std::lock_guard lock(mutex_);
-  inbox_.push_back(std::move(e));
-  pending_events_.store(true, std::memory_order_release);
-  wake_.notify_one();
+  post(std::move(e));
 }
 
 StageStats StageExecutor::stats() const {

@@ -96,6 +96,7 @@ class StageExecutor {
  private:
   struct Request;
   struct Event;
+  void post(Event event);  // any thread: into the inbox, waking the executor
   void loop();
   void apply(Event& event);
   bool has_work() const;

@@ -32,6 +32,22 @@ std::vector<StageState> stage_states(const std::vector<NodeAnnouncement>& nodes)
   return stages;
 }
 
+std::vector<NodeAnnouncement> ready_stages(const std::vector<NodeAnnouncement>& nodes) {
+  std::vector<NodeAnnouncement> ready;
+  for (const NodeAnnouncement& n : nodes) {
+    if (n.state == "ready" && n.layer_end > n.layer_begin) ready.push_back(n);
+  }
+  return ready;
+}
+
+std::optional<Route> unloaded_route(const std::vector<NodeAnnouncement>& ready, int n_layers) {
+  std::vector<StageState> stages = stage_states(ready);
+  for (StageState& s : stages) s.load = 0, s.full = false;
+  RoutingConfig routing;
+  routing.n_layers = n_layers;
+  return find_route(stages, routing, [](const std::string&, const std::string&) { return 0.0; });
+}
+
 ClusterView::ClusterView(ClusterViewConfig config) : config_(std::move(config)) {}
 
 bool ClusterView::is_live(const Peer& p, std::chrono::steady_clock::time_point now) const {
@@ -184,16 +200,9 @@ nlohmann::json ClusterView::to_json() const {
   }
   // Disjoint pipelines, cheapest first, as the router would find them with no load.
   out["pipelines"] = nlohmann::json::array();
-  std::vector<NodeAnnouncement> ready;
-  for (const auto& n : nodes) {
-    if (n.state == "ready" && n.layer_end > n.layer_begin) ready.push_back(n);
-  }
-  RoutingConfig routing;
-  routing.n_layers = config_.n_layers;
+  std::vector<NodeAnnouncement> ready = ready_stages(nodes);
   for (;;) {
-    std::vector<StageState> stages = stage_states(ready);
-    for (auto& s : stages) s.load = 0, s.full = false;
-    const auto route = find_route(stages, routing, [](const std::string&, const std::string&) { return 0.0; });
+    const auto route = unloaded_route(ready, config_.n_layers);
     if (!route) break;
     nlohmann::json p = nlohmann::json::array();
     std::set<size_t> used(route->stages.begin(), route->stages.end());

@@ -90,4 +90,10 @@ class ClusterView {
 // Ready stages and their costs, for routing; exposed for tests.
 std::vector<StageState> stage_states(const std::vector<NodeAnnouncement>& nodes);
 
+// The nodes among `nodes` that are ready and hold layers.
+std::vector<NodeAnnouncement> ready_stages(const std::vector<NodeAnnouncement>& nodes);
+// The cheapest chain of `ready` stages covering n_layers as it would be with no load and no
+// network (whether the swarm covers the model at all, and its pipelines); indices into `ready`.
+std::optional<Route> unloaded_route(const std::vector<NodeAnnouncement>& ready, int n_layers);
+
 }  // namespace px::swarm

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "swarm/cluster_view.h"
-#include "swarm/routing.h"
 
 namespace px::swarm {
 namespace {
@@ -21,15 +20,7 @@ NodeCapacity capacity_of(const NodeAnnouncement& n) {
 }  // namespace
 
 bool covers_model(const std::vector<NodeAnnouncement>& nodes, int n_layers) {
-  std::vector<NodeAnnouncement> ready;
-  for (const auto& n : nodes) {
-    if (n.state == "ready" && has_range(n)) ready.push_back(n);
-  }
-  std::vector<StageState> stages = stage_states(ready);
-  for (auto& s : stages) s.load = 0, s.full = false;
-  RoutingConfig routing;
-  routing.n_layers = n_layers;
-  return find_route(stages, routing, [](const std::string&, const std::string&) { return 0.0; }).has_value();
+  return unloaded_route(ready_stages(nodes), n_layers).has_value();
 }
 
 std::map<std::string, LayerRange> plan_assignments(const std::vector<NodeAnnouncement>& nodes,

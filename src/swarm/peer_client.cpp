@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "proto/parallax.grpc.pb.h"
 #include "swarm/peer_channel.h"
@@ -49,8 +50,7 @@ const std::string& PeerClient::address() const { return impl_->address; }
 HeartbeatResult PeerClient::heartbeat(const NodeAnnouncement& self, std::chrono::milliseconds timeout) {
   v1::HeartbeatRequest request;
   wire::encode(self, *request.mutable_node());
-  request.set_sent_unix_micros(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  request.set_sent_unix_micros(unix_micros());
   v1::HeartbeatReply reply;
   const auto start = std::chrono::steady_clock::now();
   impl_->call("heartbeat", timeout, &v1::Peer::Stub::Heartbeat, request, reply);

@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "proto/parallax.grpc.pb.h"
 #include "swarm/peer_channel.h"
@@ -48,10 +49,6 @@ grpc::Status guarded(const char* rpc, const grpc::ServerContext& context, Body&&
   }
 }
 
-int64_t unix_micros_now() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 class PeerServer::Service final : public v1::Peer::Service {
@@ -79,7 +76,7 @@ class PeerServer::Service final : public v1::Peer::Service {
 
   grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                          v1::HeartbeatReply* reply) override {
-    const int64_t received = unix_micros_now();
+    const int64_t received = unix_micros();
     return guarded("heartbeat", *context, [&] {
       const NodeAnnouncement from = validated([&] {
         if (!request->has_node()) fail("heartbeat without the sender's announcement");

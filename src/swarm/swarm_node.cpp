@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/bandwidth.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "runtime/loaded_model.h"
@@ -65,10 +66,6 @@ uint64_t hash_of_shard(const ModelShard& shard) {
 }
 
 }  // namespace
-
-std::string model_identity(const std::string& model_path) {
-  return hex16(hash_of_shard(*ModelShard::load(model_path)));
-}
 
 SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(random_node_id()) {
   LoadedModel model = LoadedModel::open(config_.model_path);
@@ -249,9 +246,7 @@ NodeAnnouncement SwarmNode::announcement() const {
   a.free_memory = free_memory_;
   // Microseconds of wall time, strictly increasing: announcements from heartbeats and from the
   // DHT (which numbers its re-publications upwards from ours) order consistently.
-  const uint64_t now_us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count());
+  const uint64_t now_us = uint64_t(unix_micros());
   uint64_t prev = sequence_.load();
   while (!sequence_.compare_exchange_weak(prev, std::max(prev + 1, now_us))) {
   }
@@ -360,10 +355,7 @@ void SwarmNode::scheduler_loop() {
         for (const auto& [node_id, range] : plan_assignments(nodes, fixed_nodes_, policy)) {
           const auto node = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n.node_id == node_id; });
           // Epochs from the wall clock keep growing when another node takes over scheduling.
-          assignment_epoch_ = std::max(assignment_epoch_ + 1,
-                                       uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
-                                                    std::chrono::system_clock::now().time_since_epoch())
-                                                    .count()));
+          assignment_epoch_ = std::max(assignment_epoch_ + 1, uint64_t(unix_micros()));
           Assignment a{model_id_, range.begin, range.end, assignment_epoch_};
           spdlog::info("scheduler: node {} gets layers [{}, {})", node_id, range.begin, range.end);
           try {
@@ -399,31 +391,28 @@ bool SwarmNode::should_schedule(const std::vector<NodeAnnouncement>& nodes) cons
   return smallest == id_;
 }
 
-void SwarmNode::leave(std::chrono::milliseconds grace) {
-  set_state("draining");
+void SwarmNode::tell_peers_state(const std::string& state) {
+  set_state(state);
   announce();
-  const NodeAnnouncement draining = announcement();
+  // A heartbeat carries it to every peer now, not at the DHT's pace.
+  const NodeAnnouncement self = announcement();
   for (const NodeAnnouncement& peer : view_->live()) {
     if (peer.node_id == id_) continue;
     try {
-      client(peer.address)->heartbeat(draining, config_.heartbeat_timeout);  // tell them now, not at the DHT's pace
+      client(peer.address)->heartbeat(self, config_.heartbeat_timeout);
     } catch (const Error&) {
     }
   }
+}
+
+void SwarmNode::leave(std::chrono::milliseconds grace) {
+  tell_peers_state("draining");
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (stage_ && stage_->requests() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (stage_ && stage_->requests() > 0) spdlog::warn("leaving with {} requests still passing through", stage_->requests());
-  set_state("leaving");
-  const NodeAnnouncement leaving = announcement();
-  for (const NodeAnnouncement& peer : view_->live()) {
-    if (peer.node_id == id_) continue;
-    try {
-      client(peer.address)->heartbeat(leaving, config_.heartbeat_timeout);
-    } catch (const Error&) {
-    }
-  }
+  tell_peers_state("leaving");
   discovery_->withdraw();
 }
 

@@ -101,6 +101,8 @@ class SwarmNode : private PeerHandler, private MessageSender {
   bool should_schedule(const std::vector<NodeAnnouncement>& nodes) const;
   void peer_failed(const std::string& node_id);
   void set_state(const std::string& state);
+  // Sets the state, announces it and heartbeats it to every live peer at once.
+  void tell_peers_state(const std::string& state);
   std::shared_ptr<PeerClient> client(const std::string& address);  // one connection per peer
 
   SwarmNodeConfig config_;
@@ -139,8 +141,5 @@ class SwarmNode : private PeerHandler, private MessageSender {
   std::map<std::string, std::shared_ptr<PeerClient>> clients_;
   std::vector<std::thread> threads_;
 };
-
-// A model's identity across the swarm: a hash of its architecture, sizes and tensors.
-std::string model_identity(const std::string& model_path);
 
 }  // namespace px::swarm

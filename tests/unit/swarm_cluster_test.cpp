@@ -155,7 +155,9 @@ TEST(LayerScheduler, LostCoverageReallocatesButNotPinnedNodes) {
   EXPECT_EQ(plan.count("0000000000000012"), 0u);
   ASSERT_EQ(plan.count("0000000000000013"), 1u);
   // Whoever keeps [0, 4) is not told anything.
-  if (plan.count("0000000000000011")) EXPECT_NE(plan.at("0000000000000011"), (LayerRange{0, 4}));
+  if (plan.count("0000000000000011")) {
+    EXPECT_NE(plan.at("0000000000000011"), (LayerRange{0, 4}));
+  }
   EXPECT_FALSE(covers_model({node("0000000000000011", 0, 4)}, 8));
   EXPECT_TRUE(covers_model({node("0000000000000011", 0, 4), node("0000000000000012", 4, 8)}, 8));
 }
