@@ -277,8 +277,19 @@ void SwarmNode::heartbeat_loop() {
     loop_wake_.wait_for(lock, config_.heartbeat_period, [&] { return stopping_ || heartbeat_now_.load(); });
     if (stopping_) break;
     heartbeat_now_ = false;
+    std::vector<NodeAnnouncement> introductions;
+    introductions.swap(introductions_);
     lock.unlock();
     const NodeAnnouncement self = announcement();
+    for (const NodeAnnouncement& newcomer : introductions) {
+      for (const NodeAnnouncement& peer : view_->live()) {
+        if (peer.node_id == id_ || peer.node_id == newcomer.node_id) continue;
+        try {
+          client(peer.address)->heartbeat(newcomer, config_.heartbeat_timeout);  // on its behalf
+        } catch (const Error&) {
+        }
+      }
+    }
     for (const NodeAnnouncement& peer : view_->live()) {
       try {
         const HeartbeatResult hb = client(peer.address)->heartbeat(self, config_.heartbeat_timeout);
@@ -476,6 +487,14 @@ JoinReplyData SwarmNode::on_join(const NodeAnnouncement& node) {
     return reply;
   }
   view_->update(node, /*direct=*/true);
+  {
+    // Introduce the newcomer to every peer this node knows (next heartbeat round), so that
+    // membership does not depend on the DHT alone reaching everyone.
+    std::lock_guard lock(loop_mutex_);
+    introductions_.push_back(node);
+    heartbeat_now_ = true;
+  }
+  loop_wake_.notify_all();
   reply.ok = true;
   for (const NodeAnnouncement& n : view_->live()) {
     if (n.scheduler) reply.scheduler_address = n.address;

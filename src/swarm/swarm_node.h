@@ -136,6 +136,7 @@ class SwarmNode : private PeerHandler, private MessageSender {
   std::condition_variable loop_wake_;
   bool stopping_ = false;
   std::atomic<bool> heartbeat_now_{false};
+  std::vector<NodeAnnouncement> introductions_;     // joiners to announce to the others (loop_mutex_)
   std::map<std::string, int> missed_heartbeats_;
   std::mutex clients_mutex_;
   std::map<std::string, std::shared_ptr<PeerClient>> clients_;
