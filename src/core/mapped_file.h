@@ -32,4 +32,10 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Tells the kernel that the whole pages inside [data, data + size) will not be read soon, so
+// it can drop them from this process (MADV_PAGEOUT). The contents stay valid: file pages are
+// read again on the next access, and anonymous memory is never discarded. Used after a
+// matrix has been repacked into a copy. Best effort: older kernels ignore it.
+void advise_pages_unused(const void* data, size_t size);
+
 }  // namespace px

@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
+#include "kernels/cpu/interleaved.h"
 #include "kernels/cpu/quant.h"
 #include "model/gguf.h"
 
@@ -66,7 +68,21 @@ ModelShard::ModelShard(std::shared_ptr<const WeightSource> weights, LayerRange r
     w.gate = matrix(p + "ffn_gate.weight", c.n_ff, c.n_embd);
     w.up = matrix(p + "ffn_up.weight", c.n_ff, c.n_embd);
     w.down = matrix(p + "ffn_down.weight", c.n_embd, c.n_ff);
+    for (WeightView* m : {&w.wq, &w.wk, &w.wv, &w.wo, &w.gate, &w.up, &w.down}) interleave(*m);
   }
+  if (is_last()) interleave(output_);
+}
+
+void ModelShard::interleave(WeightView& w) {
+  if (!w.data || !kernels::interleave_pays_off(w.type) || w.cols % 32 != 0) return;
+  const size_t bytes = (kernels::interleaved_bytes(w.type, w.rows, w.cols) + 63) / 64 * 64;
+  std::unique_ptr<uint8_t, FreeBytes> copy(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
+  if (!copy) fail("{}: out of memory repacking a {} x {} matrix", weights_->name(), w.rows, w.cols);
+  kernels::interleave_rows(w.type, w.data, w.rows, w.cols, copy.get());
+  // The kernels now read the copy: let the file's pages go, so memory is not held twice.
+  advise_pages_unused(w.data, row_bytes(w.type, w.cols) * size_t(w.rows));
+  w.interleaved = copy.get();
+  interleaved_.push_back(std::move(copy));
 }
 
 std::shared_ptr<ModelShard> ModelShard::load(const std::string& path) {

@@ -1,7 +1,10 @@
 #pragma once
 // A ModelShard holds the weights of layers [begin, end) of a model, plus the token embedding
 // when it is the first shard and the output head when it is the last. Matrices stay in the
-// memory-mapped file; only the tensors of the shard are ever touched.
+// memory-mapped file; only the tensors of the shard are ever touched. Where the CPU has a
+// faster kernel for another layout (Q8_0 / Q4_0 with AVX-512 VNNI), the shard's matrices are
+// also repacked once into that layout (kernels/cpu/interleaved.h).
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +55,8 @@ class ModelShard {
  private:
   WeightView matrix(const std::string& name, int64_t rows, int64_t cols) const;
   std::vector<float> vector(const std::string& name, int64_t n, bool required = true) const;
+  // Adds the interleaved copy of w where that pays off on this CPU.
+  void interleave(WeightView& w);
 
   std::shared_ptr<const WeightSource> weights_;
   ModelConfig config_;
@@ -61,6 +66,10 @@ class ModelShard {
   WeightView output_;
   std::vector<float> output_norm_;
   std::vector<float> rope_freqs_;
+  struct FreeBytes {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::vector<std::unique_ptr<uint8_t, FreeBytes>> interleaved_;  // owned by the views above
 };
 
 }  // namespace px

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "force_target.h"
 #include "kernel_reference.h"
 #include "kernels/cpu/activations.h"
 #include "kernels/cpu/matmul.h"
@@ -25,19 +26,6 @@
 
 namespace px {
 namespace {
-
-// Makes the kernels dispatch to one target for the lifetime of the object.
-class ForceTarget {
- public:
-  explicit ForceTarget(int64_t target) {
-    hwy::SetSupportedTargetsForTest(target);
-    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  }
-  ~ForceTarget() {
-    hwy::SetSupportedTargetsForTest(0);
-    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  }
-};
 
 bool is_k_quant(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
 bool is_block_quant(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || is_k_quant(t); }

@@ -13,13 +13,14 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/activations.h"
+#include "kernels/cpu/interleaved.h"
 #include "kernels/cpu/matmul_kernels.h"
 #include "kernels/cpu/quant.h"
 
 namespace px {
 namespace {
 
-enum class Family { Float, Q8, KQuant };
+enum class Family { Float, Q8, KQuant, Interleaved };
 
 Family family_of(DType type) {
   switch (type) {
@@ -44,6 +45,7 @@ struct MatmulJob {
   DType type;
   Family family;
   kernels::RowRange all_rows;
+  const uint8_t* interleaved;  // Family::Interleaved: the 16-row groups
   const float* x;
   const QuantizedActivations* acts;
   int64_t n_tokens;
@@ -52,7 +54,16 @@ struct MatmulJob {
   float* y;
   int64_t y_stride;
 
+  // Rows are handed to threads in units: single rows, or whole groups of interleaved rows.
+  int64_t unit() const { return family == Family::Interleaved ? kernels::kInterleaveRows : 1; }
+  int64_t units() const { return (all_rows_count() + unit() - 1) / unit(); }
+  int64_t all_rows_count() const { return all_rows.r1; }
+  void run_units(int64_t u0, int64_t u1) const {
+    run(u0 * unit(), std::min(all_rows_count(), u1 * unit()));
+  }
+
   void run(int64_t row_begin, int64_t row_end) const {
+    if (family == Family::Interleaved) return run_groups(row_begin, row_end);
     for (int64_t p0 = row_begin; p0 < row_end; p0 += panel) {
       kernels::RowRange rows = all_rows;
       rows.r0 = p0;
@@ -64,7 +75,21 @@ struct MatmulJob {
           case Family::Float: kernels::float_rows(type, rows, x, t0, t1, y, y_stride); break;
           case Family::Q8: kernels::q8_rows(type, rows, *acts, t0, t1, y, y_stride); break;
           case Family::KQuant: kernels::kquant_rows(type, rows, *acts, t0, t1, y, y_stride); break;
+          case Family::Interleaved: break;  // run_groups
         }
+      }
+    }
+  }
+
+  // row_begin is a multiple of the group size; the last group may be partial.
+  void run_groups(int64_t row_begin, int64_t row_end) const {
+    const int64_t g_begin = row_begin / kernels::kInterleaveRows;
+    const int64_t g_end = (row_end + kernels::kInterleaveRows - 1) / kernels::kInterleaveRows;
+    for (int64_t g0 = g_begin; g0 < g_end; g0 += panel) {
+      const kernels::GroupRange groups{interleaved, type, all_rows_count(), all_rows.cols, g0,
+                                       std::min(g_end, g0 + panel)};
+      for (int64_t t0 = 0; t0 < n_tokens; t0 += tile) {
+        kernels::interleaved_rows(groups, *acts, t0, std::min(n_tokens, t0 + tile), y, y_stride);
       }
     }
   }
@@ -72,17 +97,23 @@ struct MatmulJob {
 
 MatmulJob make_job(const WeightView& w, Family family, const float* x, const QuantizedActivations* acts,
                    int64_t n_tokens, float* y) {
+  if (family == Family::Q8 && w.interleaved) family = Family::Interleaved;
   const size_t bytes_per_row = row_bytes(w.type, w.cols);
+  // Panels in rows, or in groups for interleaved matrices.
+  const size_t panel_unit_bytes = family == Family::Interleaved
+                                      ? kernels::interleaved_group_bytes(w.type, w.cols)
+                                      : bytes_per_row;
   const int64_t token_bytes =
       family == Family::Float ? w.cols * 4 : w.cols + w.cols / 16 * 2 + w.cols / 32 * 4;
   return MatmulJob{w.type,
                    family,
-                   kernels::RowRange{static_cast<const uint8_t*>(w.data), bytes_per_row, w.cols, 0, 0},
+                   kernels::RowRange{static_cast<const uint8_t*>(w.data), bytes_per_row, w.cols, 0, w.rows},
+                   static_cast<const uint8_t*>(w.interleaved),
                    x,
                    acts,
                    n_tokens,
                    std::clamp<int64_t>(kTileBytes / std::max<int64_t>(token_bytes, 1) / 4 * 4, 4, 64),
-                   std::max<int64_t>(1, kPanelBytes / static_cast<int64_t>(bytes_per_row)),
+                   std::max<int64_t>(1, kPanelBytes / static_cast<int64_t>(panel_unit_bytes)),
                    y,
                    w.rows};
 }
@@ -95,10 +126,10 @@ int64_t row_grain(int64_t cols, int64_t n_tokens) {
 void run(const WeightView& w, Family family, const float* x, const QuantizedActivations* acts,
          int64_t n_tokens, float* y, ThreadPool& pool) {
   const MatmulJob job = make_job(w, family, x, acts, n_tokens, y);
+  const int64_t grain = (row_grain(w.cols, n_tokens) + job.unit() - 1) / job.unit();
   // The lambda holds one pointer, so std::function stores it without allocating.
   const MatmulJob* job_ptr = &job;
-  pool.parallel_for(w.rows, row_grain(w.cols, n_tokens),
-                    [job_ptr](int64_t r0, int64_t r1) { job_ptr->run(r0, r1); });
+  pool.parallel_for(job.units(), grain, [job_ptr](int64_t u0, int64_t u1) { job_ptr->run_units(u0, u1); });
 }
 
 }  // namespace
@@ -144,7 +175,7 @@ void matmul_shared_input(std::span<const WeightView* const> weights, std::span<f
   if (weights.size() > kMaxMatrices) fail("matmul_shared_input takes at most {} matrices", kMaxMatrices);
   // The matrices' rows, one after the other, split over the pool in a single parallel section.
   MatmulJob jobs[kMaxMatrices];
-  int64_t first_row[kMaxMatrices + 1] = {0};
+  int64_t first_unit[kMaxMatrices + 1] = {0};  // the matrices' units, one after the other
   int64_t grain = INT64_MAX;
   for (size_t i = 0; i < weights.size(); ++i) {
     const WeightView& w = *weights[i];
@@ -154,15 +185,15 @@ void matmul_shared_input(std::span<const WeightView* const> weights, std::span<f
            dtype_name(w.type), w.cols);
     }
     jobs[i] = make_job(w, family_of(w.type), nullptr, &acts, acts.n_tokens(), outputs[i]);
-    first_row[i + 1] = first_row[i] + w.rows;
-    grain = std::min(grain, row_grain(w.cols, acts.n_tokens()));
+    first_unit[i + 1] = first_unit[i] + jobs[i].units();
+    grain = std::min(grain, (row_grain(w.cols, acts.n_tokens()) + jobs[i].unit() - 1) / jobs[i].unit());
   }
   const size_t n = weights.size();
-  if (first_row[n] == 0 || acts.n_tokens() <= 0) return;
-  pool.parallel_for(first_row[n], grain, [&](int64_t r0, int64_t r1) {
+  if (first_unit[n] == 0 || acts.n_tokens() <= 0) return;
+  pool.parallel_for(first_unit[n], grain, [&](int64_t u0, int64_t u1) {
     for (size_t i = 0; i < n; ++i) {
-      const int64_t lo = std::max(r0, first_row[i]), hi = std::min(r1, first_row[i + 1]);
-      if (lo < hi) jobs[i].run(lo - first_row[i], hi - first_row[i]);
+      const int64_t lo = std::max(u0, first_unit[i]), hi = std::min(u1, first_unit[i + 1]);
+      if (lo < hi) jobs[i].run_units(lo - first_unit[i], hi - first_unit[i]);
     }
   });
 }

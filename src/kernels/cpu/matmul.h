@@ -17,6 +17,9 @@ struct WeightView {
   DType type = DType::F32;
   int64_t rows = 0;
   int64_t cols = 0;
+  // Optional copy of the same Q8_0 / Q4_0 matrix in 16-row groups (kernels/cpu/interleaved.h),
+  // made at load where it is faster; matmul then reads it instead of `data`.
+  const void* interleaved = nullptr;
 };
 
 // y[t * rows + r] = sum_c W[r, c] * x[t * cols + c]   for t < n_tokens, r < rows.

@@ -1,0 +1,158 @@
+// Q8_0 / Q4_0 matrices repacked into 16-row groups (kernels/cpu/interleaved.h): on every
+// dispatch target the product equals the plain C++ algorithm over that layout bit for bit,
+// and that algorithm equals the exact dot product of the decoded weights with the int8-rounded
+// activations up to f32 rounding. Row counts that are not a multiple of 16, thread splits,
+// token tiles and shared-input products are covered.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "force_target.h"
+#include "kernel_reference.h"
+#include "kernels/cpu/activations.h"
+#include "kernels/cpu/interleaved.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/quant.h"
+#include "kernels/cpu/simd.h"
+
+namespace px {
+namespace {
+
+struct InterleavedProblem {
+  DType type;
+  int64_t rows, cols, n_tokens;
+  std::vector<uint8_t> bytes;        // file layout
+  std::vector<uint8_t> interleaved;  // repacked
+  std::vector<float> x;
+  std::vector<std::vector<double>> w;  // decoded rows
+
+  InterleavedProblem(DType t, int64_t r, int64_t c, int64_t n, uint64_t seed)
+      : type(t), rows(r), cols(c), n_tokens(n) {
+    ref::Rng rng(seed);
+    const size_t rb = row_bytes(t, c);
+    bytes.resize(rb * r);
+    for (int64_t i = 0; i < r; ++i) {
+      auto row = rng.normals(c, 0.02 * (1 + i % 5));
+      if (i % 7 == 3) std::fill(row.begin(), row.begin() + 32, 0.0f);  // a zero block
+      quantize_row(t, row.data(), bytes.data() + i * rb, c);
+      w.push_back(ref::dequantize(t, bytes.data() + i * rb, c));
+    }
+    interleaved.resize(kernels::interleaved_bytes(t, r, c));
+    kernels::interleave_rows(t, bytes.data(), r, c, interleaved.data());
+    x = rng.normals(n * c);
+  }
+  WeightView view() const { return WeightView{bytes.data(), type, rows, cols, interleaved.data()}; }
+  kernels::GroupRange groups() const {
+    return kernels::GroupRange{interleaved.data(), type, rows, cols, 0,
+                               (rows + kernels::kInterleaveRows - 1) / kernels::kInterleaveRows};
+  }
+};
+
+std::vector<float> rounded_activations(const InterleavedProblem& p, const QuantizedActivations& acts) {
+  std::vector<float> xq(p.x.size());
+  for (int64_t t = 0; t < p.n_tokens; ++t) {
+    for (int64_t i = 0; i < p.cols; ++i) xq[t * p.cols + i] = acts.scales(t)[i / 32] * acts.q(t)[i];
+  }
+  return xq;
+}
+
+class Interleaved : public ::testing::TestWithParam<DType> {};
+
+TEST_P(Interleaved, LayoutHasTheSameBytesPerRowGroup) {
+  const DType type = GetParam();
+  EXPECT_EQ(kernels::interleaved_bytes(type, 32, 256), 32 * row_bytes(type, 256));
+  EXPECT_EQ(kernels::interleaved_bytes(type, 33, 256), 48 * row_bytes(type, 256));  // padded group
+  EXPECT_EQ(kernels::interleaved_group_bytes(type, 256), 16 * row_bytes(type, 256));
+}
+
+TEST_P(Interleaved, ScalarAlgorithmIsTheExactDotProduct) {
+  const InterleavedProblem p(GetParam(), 37, 256, 5, 11);
+  QuantizedActivations acts;
+  acts.quantize(ActFormat::Q8_32, p.x.data(), p.n_tokens, p.cols);
+  const auto xq = rounded_activations(p, acts);
+  std::vector<float> y(p.n_tokens * p.rows, NAN);
+  kernels::scalar::interleaved_rows(p.groups(), acts, 0, p.n_tokens, y.data(), p.rows);
+  for (int64_t t = 0; t < p.n_tokens; ++t) {
+    const float* xt = xq.data() + t * p.cols;
+    for (int64_t r = 0; r < p.rows; ++r) {
+      ASSERT_NEAR(y[t * p.rows + r], ref::dot(p.w[r], xt), 1e-5 * ref::abs_dot(p.w[r], xt) + 1e-9)
+          << "t " << t << " r " << r;
+    }
+  }
+}
+
+TEST_P(Interleaved, EveryTargetEqualsTheScalarAlgorithmBitForBit) {
+  // 37 rows: two full groups and a partial one; 7 tokens: a 4-token tile and 3 single ones.
+  const InterleavedProblem p(GetParam(), 37, 768, 7, 13);
+  QuantizedActivations acts;
+  acts.quantize(ActFormat::Q8_32, p.x.data(), p.n_tokens, p.cols);
+  std::vector<float> expected(p.n_tokens * p.rows);
+  kernels::scalar::interleaved_rows(p.groups(), acts, 0, p.n_tokens, expected.data(), p.rows);
+  ThreadPool one(1), three(3);
+  for (int64_t target : kernel_simd_targets()) {
+    SCOPED_TRACE(hwy::TargetName(target));
+    ForceTarget force(target);
+    std::vector<float> y1(p.n_tokens * p.rows, NAN), y3(p.n_tokens * p.rows, NAN);
+    matmul(p.view(), p.x.data(), p.n_tokens, y1.data(), one);
+    matmul(p.view(), p.x.data(), p.n_tokens, y3.data(), three);
+    EXPECT_EQ(0, std::memcmp(y1.data(), expected.data(), y1.size() * sizeof(float)));
+    EXPECT_EQ(0, std::memcmp(y3.data(), expected.data(), y3.size() * sizeof(float)));
+    for (int64_t t = 0; t < p.n_tokens; ++t) {
+      std::vector<float> single(p.rows, NAN);
+      matmul(p.view(), p.x.data() + t * p.cols, 1, single.data(), three);
+      EXPECT_EQ(0, std::memcmp(single.data(), expected.data() + t * p.rows, p.rows * sizeof(float)))
+          << "token " << t;
+    }
+  }
+}
+
+TEST_P(Interleaved, ManyTokensAndPanelsMatchOneTokenAtATime) {
+  const InterleavedProblem p(GetParam(), 150, 2048, 70, 17);
+  ThreadPool pool(3);
+  std::vector<float> batch(p.n_tokens * p.rows), single(p.rows);
+  matmul(p.view(), p.x.data(), p.n_tokens, batch.data(), pool);
+  for (int64_t t : {0, 3, 4, 63, 64, 69}) {
+    matmul(p.view(), p.x.data() + t * p.cols, 1, single.data(), pool);
+    EXPECT_EQ(0, std::memcmp(single.data(), batch.data() + t * p.rows, p.rows * sizeof(float)))
+        << "token " << t;
+  }
+}
+
+TEST_P(Interleaved, SharedInputProductsEqualSeparateOnes) {
+  const DType type = GetParam();
+  const InterleavedProblem a(type, 40, 512, 3, 21), b(type, 16, 512, 3, 22);
+  QuantizedActivations acts;
+  acts.quantize(ActFormat::Q8_32, a.x.data(), a.n_tokens, a.cols);
+  ThreadPool pool(2);
+  std::vector<float> ya(a.n_tokens * a.rows), yb(a.n_tokens * b.rows);
+  std::vector<float> sa(ya.size()), sb(yb.size());
+  const WeightView va = a.view(), vb = b.view();
+  const WeightView* weights[] = {&va, &vb};
+  float* outputs[] = {ya.data(), yb.data()};
+  matmul_shared_input(weights, outputs, acts, pool);
+  matmul(va, acts, sa.data(), pool);
+  matmul(vb, acts, sb.data(), pool);
+  EXPECT_EQ(0, std::memcmp(ya.data(), sa.data(), ya.size() * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(yb.data(), sb.data(), yb.size() * sizeof(float)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, Interleaved, ::testing::Values(DType::Q8_0, DType::Q4_0),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+TEST(InterleavedChoice, OnlyBlockQuantsOfTheQ8FamilyAreRepacked) {
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q4_K, DType::Q6_K}) {
+    EXPECT_FALSE(kernels::interleave_pays_off(t)) << dtype_name(t);
+  }
+  EXPECT_THROW(kernels::interleaved_bytes(DType::F16, 16, 64), Error);
+  setenv("PX_REPACK", "0", 1);
+  EXPECT_FALSE(kernels::interleave_pays_off(DType::Q8_0));
+  unsetenv("PX_REPACK");
+}
+
+}  // namespace
+}  // namespace px
