@@ -206,25 +206,27 @@ void ForwardPass::attend(int layer, const ForwardBatch& batch) {
   const int group = c.n_heads / c.n_kv_heads;
   const float scale = 1.0f / std::sqrt(float(c.head_dim));
   const int bs = cache_.block_size();
-  pool_.parallel_for(int64_t(n) * c.n_heads, 1, [&](int64_t begin, int64_t end) {
+  // One job per (token, KV head): the query heads of a group read its keys and values once.
+  pool_.parallel_for(int64_t(n) * c.n_kv_heads, 1, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scores;
+    thread_local std::vector<const float*> key_blocks, value_blocks;
     for (int64_t job = begin; job < end; ++job) {
-      const int i = int(job / c.n_heads), h = int(job % c.n_heads);
+      const int i = int(job / c.n_kv_heads), kv_head = int(job % c.n_kv_heads);
       const int n_pos = batch.positions[i] + 1;
       const std::vector<int32_t>& table = cache_.block_table(batch.seq_ids[i]);
-      const float* q = q_.data() + (size_t(i) * c.n_heads + h) * c.head_dim;
-      const size_t kv_offset = size_t(h / group) * c.head_dim;
-      // Position p: block table[p / bs], slot p % bs; [bs, kv_dim] per block.
-      auto key = [&](int p) { return cache_.key_block(layer, table[p / bs]) + size_t(p % bs) * c.kv_dim() + kv_offset; };
-      auto value = [&](int p) { return cache_.value_block(layer, table[p / bs]) + size_t(p % bs) * c.kv_dim() + kv_offset; };
-      scores.resize(n_pos);
-      for (int p = 0; p < n_pos; ++p) {
-        scores[p] = dot(q, key(p), c.head_dim) * scale;
+      const size_t kv_offset = size_t(kv_head) * c.head_dim;
+      const int n_blocks = (n_pos + bs - 1) / bs;
+      key_blocks.resize(n_blocks);
+      value_blocks.resize(n_blocks);
+      for (int b = 0; b < n_blocks; ++b) {
+        key_blocks[b] = cache_.key_block(layer, table[b]) + kv_offset;
+        value_blocks[b] = cache_.value_block(layer, table[b]) + kv_offset;
       }
-      softmax(scores.data(), n_pos);
-      float* o = attn_.data() + (size_t(i) * c.n_heads + h) * c.head_dim;
-      std::fill_n(o, c.head_dim, 0.0f);
-      for (int p = 0; p < n_pos; ++p) axpy(scores[p], value(p), o, c.head_dim);
+      scores.resize(size_t(group) * n_pos);
+      const size_t first_head = size_t(i) * c.n_heads + size_t(kv_head) * group;
+      attend_kv_head(q_.data() + first_head * c.head_dim, group, c.head_dim, scale,
+                     KvRows{key_blocks.data(), bs, c.kv_dim()}, KvRows{value_blocks.data(), bs, c.kv_dim()},
+                     n_pos, scores.data(), attn_.data() + first_head * c.head_dim);
     }
   });
 }

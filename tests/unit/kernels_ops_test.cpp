@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -145,6 +146,61 @@ TEST(AddInPlace, AddsElementwise) {
   std::vector<float> y = {1, 2, 3}, x = {0.5f, -2, 1e-8f};
   add_in_place(y.data(), x.data(), 3);
   EXPECT_EQ(y, (std::vector<float>{1.5f, 0.0f, 3.0f + 1e-8f}));
+}
+
+// Grouped-query attention over a paged cache: 3 query heads share one KV head of dimension
+// 80 (five 16-lane vectors, or a tail on narrower targets), 37 positions in blocks of 16 with
+// other heads' data between the rows.
+TEST(AttendKvHead, MatchesDoubleReferenceAndThePositionByPositionLoop) {
+  ref::Rng rng(9);
+  const int n_q = 3, head_dim = 80, n_pos = 37, block_size = 16;
+  const int64_t row_stride = 2 * head_dim;  // [this head | another head] per row
+  const int n_blocks = (n_pos + block_size - 1) / block_size;
+  const auto q = rng.normals(n_q * head_dim);
+  // Blocks deliberately out of order in memory, as a block table would have them.
+  std::vector<std::vector<float>> key_storage, value_storage;
+  std::vector<const float*> keys(n_blocks), values(n_blocks);
+  for (int b = 0; b < n_blocks; ++b) {
+    key_storage.push_back(rng.normals(block_size * row_stride));
+    value_storage.push_back(rng.normals(block_size * row_stride));
+  }
+  for (int b = 0; b < n_blocks; ++b) {
+    keys[b] = key_storage[n_blocks - 1 - b].data();
+    values[b] = value_storage[n_blocks - 1 - b].data();
+  }
+  auto row = [&](const std::vector<const float*>& blocks, int p) {
+    return blocks[p / block_size] + int64_t(p % block_size) * row_stride;
+  };
+  const float scale = 1.0f / std::sqrt(float(head_dim));
+  std::vector<float> scores(n_q * n_pos), out(n_q * head_dim, NAN);
+  attend_kv_head(q.data(), n_q, head_dim, scale, KvRows{keys.data(), block_size, row_stride},
+                 KvRows{values.data(), block_size, row_stride}, n_pos, scores.data(), out.data());
+  for (int g = 0; g < n_q; ++g) {
+    // Double reference.
+    std::vector<double> p(n_pos);
+    double max = -INFINITY, sum = 0;
+    for (int j = 0; j < n_pos; ++j) {
+      double s = 0;
+      for (int d = 0; d < head_dim; ++d) s += double(q[g * head_dim + d]) * row(keys, j)[d];
+      p[j] = s * scale;
+      max = std::max(max, p[j]);
+    }
+    for (double& x : p) sum += (x = std::exp(x - max));
+    // The position-by-position loop the kernel replaces.
+    std::vector<float> loop_scores(n_pos), loop_out(head_dim, 0.0f);
+    for (int j = 0; j < n_pos; ++j) loop_scores[j] = dot(q.data() + g * head_dim, row(keys, j), head_dim) * scale;
+    softmax(loop_scores.data(), n_pos);
+    for (int j = 0; j < n_pos; ++j) axpy(loop_scores[j], row(values, j), loop_out.data(), head_dim);
+    EXPECT_EQ(0, std::memcmp(loop_out.data(), out.data() + g * head_dim, head_dim * sizeof(float))) << g;
+    for (int d = 0; d < head_dim; ++d) {
+      double expected = 0, magnitude = 0;
+      for (int j = 0; j < n_pos; ++j) {
+        expected += p[j] / sum * row(values, j)[d];
+        magnitude += p[j] / sum * std::fabs(row(values, j)[d]);
+      }
+      EXPECT_NEAR(out[g * head_dim + d], expected, 1e-5 * magnitude + 1e-7) << g << " " << d;
+    }
+  }
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ void InterleavedRows(const kernels::GroupRange& groups, const QuantizedActivatio
 #pragma GCC target("avx512vnni")
 
 constexpr int64_t kScaleBytes = kernels::kInterleaveRows * 2;
+constexpr int64_t kPrefetchAhead = 4096;
 
 HWY_INLINE __m512i Broadcast4(const int8_t* x) {
   int32_t v;
@@ -53,6 +54,10 @@ HWY_INLINE void GroupTile(const uint8_t* group, int64_t nb, const QuantizedActiv
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* block = group + b * kBlockBytes;
+    if constexpr (T == 1) {
+#pragma GCC unroll 16
+      for (int64_t off = 0; off < kBlockBytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchAhead + off), _MM_HINT_T0);
+    }
     const __m512 scales = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block)));
     const uint8_t* quants = block + kScaleBytes;
     // w[k]: elements 4k..4k+3 of every row.

@@ -151,6 +151,28 @@ void Axpy(float alpha, const float* x, float* y, int64_t n) {
 }
 #endif  // HWY_TARGET == HWY_SCALAR
 
+inline const float* KvRow(const KvRows& rows, int p) {
+  return rows.blocks[p / rows.block_size] + int64_t(p % rows.block_size) * rows.row_stride;
+}
+
+// scores[g * n_pos + p] = scale * q_g . k_p
+void AttendScores(const float* q, int n_q, int64_t head_dim, float scale, const KvRows& keys, int n_pos,
+                  float* scores) {
+  for (int p = 0; p < n_pos; ++p) {
+    const float* k = KvRow(keys, p);
+    for (int g = 0; g < n_q; ++g) scores[int64_t(g) * n_pos + p] = Dot(q + g * head_dim, k, head_dim) * scale;
+  }
+}
+
+// out_g = sum_p probs[g * n_pos + p] * v_p, accumulated position by position.
+void AttendValues(const float* probs, int n_q, int64_t head_dim, const KvRows& values, int n_pos, float* out) {
+  std::fill(out, out + n_q * head_dim, 0.0f);
+  for (int p = 0; p < n_pos; ++p) {
+    const float* v = KvRow(values, p);
+    for (int g = 0; g < n_q; ++g) Axpy(probs[int64_t(g) * n_pos + p], v, out + g * head_dim, head_dim);
+  }
+}
+
 }  // namespace px::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -161,6 +183,8 @@ HWY_EXPORT(ExpShiftedAndSum);
 HWY_EXPORT(SiluMul);
 HWY_EXPORT(Dot);
 HWY_EXPORT(Axpy);
+HWY_EXPORT(AttendScores);
+HWY_EXPORT(AttendValues);
 
 namespace {
 
@@ -229,6 +253,13 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
 float dot(const float* a, const float* b, int64_t n) { return HWY_DYNAMIC_DISPATCH(Dot)(a, b, n); }
 
 void axpy(float alpha, const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(Axpy)(alpha, x, y, n); }
+
+void attend_kv_head(const float* q, int n_q, int64_t head_dim, float scale, const KvRows& keys,
+                    const KvRows& values, int n_pos, float* scores, float* out) {
+  HWY_DYNAMIC_DISPATCH(AttendScores)(q, n_q, head_dim, scale, keys, n_pos, scores);
+  for (int g = 0; g < n_q; ++g) softmax(scores + int64_t(g) * n_pos, n_pos);
+  HWY_DYNAMIC_DISPATCH(AttendValues)(scores, n_q, head_dim, values, n_pos, out);
+}
 
 void add_in_place(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];

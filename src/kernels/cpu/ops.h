@@ -36,4 +36,20 @@ void axpy(float alpha, const float* x, float* y, int64_t n);
 // y[i] += x[i]
 void add_in_place(float* y, const float* x, int64_t n);
 
+// Keys or values of one KV head stored in blocks of positions (the paged KV cache): position
+// p is row p % block_size of blocks[p / block_size], rows row_stride floats apart.
+struct KvRows {
+  const float* const* blocks;
+  int block_size;
+  int64_t row_stride;
+};
+
+// Attention of the n_q query heads that share one KV head (grouped-query attention), for a
+// query seeing positions [0, n_pos): out_g = softmax(scale * K q_g) V, with q and out
+// [n_q, head_dim] contiguous and `scores` scratch for n_q * n_pos floats. One call reads each
+// key and value row once for the whole group. Per element the arithmetic is that of dot,
+// softmax and axpy position by position (so results equal that loop bit for bit).
+void attend_kv_head(const float* q, int n_q, int64_t head_dim, float scale, const KvRows& keys,
+                    const KvRows& values, int n_pos, float* scores, float* out);
+
 }  // namespace px
