@@ -1,5 +1,7 @@
 // matmul throughput per weight type: GB/s of weight bytes streamed (n_tokens = 1 is
 // bandwidth-bound decode; n_tokens = 128 is compute-bound prefill, also reported as GFLOP/s).
+// Matmul/<type>/interleaved is the same matrix repacked into 16-row groups, as model loading
+// does where the CPU has AVX-512 VNNI (kernels/cpu/interleaved.h).
 //   ./build/bench/kernels_bench --benchmark_filter='Matmul/Q4_0'
 #include <benchmark/benchmark.h>
 
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/cpu/interleaved.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd.h"
@@ -27,7 +30,7 @@ std::vector<float> pseudo_random(int64_t n, uint32_t seed) {
   return v;
 }
 
-void BM_Matmul(benchmark::State& state, DType type) {
+void BM_Matmul(benchmark::State& state, DType type, bool interleaved) {
   const int64_t n_tokens = state.range(0);
   const int threads = static_cast<int>(state.range(1));
   const size_t row_size = row_bytes(type, kCols);
@@ -39,7 +42,12 @@ void BM_Matmul(benchmark::State& state, DType type) {
   const auto x = pseudo_random(n_tokens * kCols, 2);
   std::vector<float> y(n_tokens * kRows);
   ThreadPool pool(threads);
-  const WeightView w{weights.data(), type, kRows, kCols};
+  std::vector<uint8_t> groups;
+  if (interleaved) {
+    groups.resize(kernels::interleaved_bytes(type, kRows, kCols));
+    kernels::interleave_rows(type, weights.data(), kRows, kCols, groups.data());
+  }
+  const WeightView w{weights.data(), type, kRows, kCols, interleaved ? groups.data() : nullptr};
   for (auto _ : state) {
     matmul(w, x.data(), n_tokens, y.data(), pool);
     benchmark::DoNotOptimize(y.data());
@@ -55,12 +63,16 @@ void BM_Matmul(benchmark::State& state, DType type) {
 void register_all() {
   for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K,
                      DType::Q6_K}) {
-    benchmark::RegisterBenchmark(("Matmul/" + std::string(dtype_name(type))).c_str(), BM_Matmul,
-                                 type)
-        ->ArgNames({"tokens", "threads"})
-        ->ArgsProduct({{1, 128}, {1, 2}})
-        ->UseRealTime()
-        ->Unit(benchmark::kMicrosecond);
+    for (bool interleaved : {false, true}) {
+      if (interleaved && !kernels::interleave_pays_off(type)) continue;
+      const std::string name =
+          "Matmul/" + std::string(dtype_name(type)) + (interleaved ? "/interleaved" : "");
+      benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, type, interleaved)
+          ->ArgNames({"tokens", "threads"})
+          ->ArgsProduct({{1, 128}, {1, 2}})
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
   }
 }
 
