@@ -178,7 +178,12 @@ Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFo
       caps.push_back(cap);
     }
     const std::vector<int> layers = water_fill(speeds, caps, L);
-    if (layers.empty()) continue;  // cannot happen when the greedy covered the need; be safe
+    if (layers.empty()) {
+      // Covered in total but not stage by stage: more stages than layers, or an end stage too
+      // small for its embedding or head. Its nodes stay for replicas rather than vanish.
+      for (const Candidate& c : group) remaining.insert(key_of(c));
+      continue;
+    }
     Pipeline p;
     int begin = 0;
     double slowest = 0;
