@@ -62,8 +62,16 @@ nlohmann::json simulate(int n_nodes, const SimArgs& args) {
 
   size_t total_stages = 0;
   for (const auto& p : allocation.pipelines) total_stages += p.stages.size();
+  // The packing behind the chosen number of pipelines: its stages, the greedy packing's for the
+  // same number (0: greedy formed fewer), and the lower bound on any packing's.
+  const size_t k = allocation.pipelines.size();
+  const swarm::PipelineOption chosen = k > 0 && k <= allocation.options.size() ? allocation.options[k - 1] : swarm::PipelineOption{};
   return {{"nodes", n_nodes},
           {"pipelines", allocation.pipelines.size()},
+          {"total_stages", total_stages},
+          {"greedy_stages", chosen.greedy_stages},
+          {"stages_lower_bound", chosen.stages_lower_bound},
+          {"stages_proven_minimal", allocation.stages_proven_minimal},
           {"average_stages", allocation.pipelines.empty() ? 0.0 : double(total_stages) / allocation.pipelines.size()},
           {"replicas", allocation.replicas.size()},
           {"unused", allocation.unused.size()},
@@ -77,16 +85,20 @@ nlohmann::json simulate(int n_nodes, const SimArgs& args) {
 void run_sim(const SimArgs& args) {
   nlohmann::json report = nlohmann::json::array();
   if (!args.json) {
-    std::cout << fmt::format("{:>6} {:>9} {:>7} {:>8} {:>7} {:>11} {:>10} {:>10} {:>5} {:>9}\n", "nodes", "pipelines",
-                             "stages", "replicas", "unused", "est tok/s", "alloc ms", "route ms", "hops", "route s");
+    std::cout << fmt::format("{:>6} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>7} {:>11} {:>10} {:>10} {:>5} {:>9}\n",
+                             "nodes", "pipelines", "stages", "greedy", "bound", "proven", "avg", "replicas", "unused",
+                             "est tok/s", "alloc ms", "route ms", "hops", "route s");
   }
   for (int n : args.nodes) {
     if (n < 1 || n > 100000) fail("--nodes values must be in 1..100000, got {}", n);
     const nlohmann::json r = simulate(n, args);
     report.push_back(r);
     if (!args.json) {
-      std::cout << fmt::format("{:>6} {:>9} {:>7.1f} {:>8} {:>7} {:>11.1f} {:>10.3f} {:>10.4f} {:>5} {:>9.3f}\n",
-                               int(r["nodes"]), int(r["pipelines"]), double(r["average_stages"]), int(r["replicas"]),
+      const int greedy = r["greedy_stages"];
+      std::cout << fmt::format("{:>6} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7.1f} {:>8} {:>7} {:>11.1f} {:>10.3f} {:>10.4f} {:>5} {:>9.3f}\n",
+                               int(r["nodes"]), int(r["pipelines"]), int(r["total_stages"]),
+                               greedy > 0 ? std::to_string(greedy) : "-", int(r["stages_lower_bound"]),
+                               bool(r["stages_proven_minimal"]) ? "yes" : "no", double(r["average_stages"]), int(r["replicas"]),
                                int(r["unused"]), double(r["estimated_tokens_per_second"]), double(r["allocation_ms"]),
                                double(r["routing_ms"]), int(r["route_hops"]), double(r["route_seconds_per_token"]));
     }

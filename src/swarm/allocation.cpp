@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "swarm/pipeline_packing.h"
 
 namespace px::swarm {
 namespace {
@@ -37,6 +38,43 @@ void validate(const std::vector<NodeCapacity>& nodes, const ModelFootprint& mode
     }
   }
 }
+
+// Remaining nodes ordered by capacity, then speed (then index, for determinism): among nodes
+// of equal capacity the faster ones are taken first.
+using Key = std::tuple<int, double, int>;  // capacity, speed, -index
+
+Candidate candidate(const Key& k) { return Candidate{-std::get<2>(k), std::get<0>(k)}; }
+
+// The greedy packing: largest nodes first, each pipeline closed by the best-fitting node (the
+// smallest capacity that covers what it still needs, its fastest node; else the largest), at
+// most n_layers stages each. Pipelines in the order formed.
+std::vector<std::vector<Candidate>> greedy_pipelines(std::set<Key> remaining, int64_t need_per_pipeline, int n_layers) {
+  std::vector<std::vector<Candidate>> groups;
+  while (!remaining.empty()) {
+    std::vector<Candidate> group;
+    int64_t need = need_per_pipeline;
+    while (need > 0 && !remaining.empty() && int64_t(group.size()) < n_layers) {
+      auto fit = remaining.lower_bound(Key{int(std::min<int64_t>(need, 1 << 30)), -1.0, INT32_MIN});
+      if (fit != remaining.end()) {
+        fit = std::prev(remaining.upper_bound(Key{std::get<0>(*fit), INFINITY, INT32_MAX}));
+      } else {
+        fit = std::prev(remaining.end());
+      }
+      group.push_back(candidate(*fit));
+      need -= std::get<0>(*fit);
+      remaining.erase(fit);
+    }
+    if (need > 0) break;  // the rest cannot complete another pipeline
+    groups.push_back(std::move(group));
+  }
+  return groups;
+}
+
+// The programme's budget: about this many steps in all (some 10 ms on a slow 2-core machine),
+// shared among the nodes it reads, and never fewer than kMinSearchWork per node.
+constexpr size_t kSearchWork = 2'000'000;
+constexpr size_t kMinSearchWork = 64;
+constexpr int64_t kImpossible = INT64_MAX;
 
 }  // namespace
 
@@ -107,9 +145,6 @@ Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFo
   const int64_t need_per_pipeline = int64_t(L) + extra_first + extra_last;
 
   Allocation result;
-  // Remaining nodes ordered by capacity, then speed (then index, for determinism): among
-  // nodes of equal capacity the faster ones join pipelines first.
-  using Key = std::tuple<int, double, int>;  // capacity, speed, -index
   std::set<Key> remaining;
   for (size_t i = 0; i < nodes.size(); ++i) {
     const int cap = nodes[i].layers_per_second > 0 ? layer_capacity(nodes[i], model, config) : 0;
@@ -119,48 +154,65 @@ Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFo
       result.unused.push_back(nodes[i].id);
     }
   }
-  auto candidate = [](const Key& k) { return Candidate{-std::get<2>(k), std::get<0>(k)}; };
   auto key_of = [&](const Candidate& c) { return Key{c.capacity, nodes[c.index].layers_per_second, -c.index}; };
 
-  // Greedy pipelines: largest nodes first, each closed by the best-fitting node.
-  std::vector<std::vector<Candidate>> groups;
-  while (!remaining.empty()) {
-    std::vector<Candidate> group;
-    int64_t need = need_per_pipeline;
-    while (need > 0 && !remaining.empty() && int64_t(group.size()) < L) {
-      // Best fit: the smallest capacity that covers the need, its fastest node; else the largest.
-      auto fit = remaining.lower_bound(Key{int(std::min<int64_t>(need, 1 << 30)), -1.0, INT32_MIN});
-      if (fit != remaining.end()) {
-        fit = std::prev(remaining.upper_bound(Key{std::get<0>(*fit), INFINITY, INT32_MAX}));
-      } else {
-        fit = std::prev(remaining.end());
-      }
-      group.push_back(candidate(*fit));
-      need -= std::get<0>(*fit);
-      remaining.erase(fit);
+  // Two packings of k pipelines for every k. The greedy one, as pipelines formed in order; and
+  // the programme's: nodes that hold a whole pipeline alone are one-stage pipelines (best for
+  // any k up to their number, since any pipeline can be swapped for an unused one of them), and
+  // PipelinePacking finds the fewest of the others for the rest.
+  const std::vector<std::vector<Candidate>> greedy = greedy_pipelines(remaining, need_per_pipeline, L);
+  std::vector<Candidate> by_size;  // largest first: capacity, then speed, then index
+  for (auto it = remaining.rbegin(); it != remaining.rend(); ++it) by_size.push_back(candidate(*it));
+  size_t big = 0;
+  while (big < by_size.size() && by_size[big].capacity >= need_per_pipeline) ++big;
+  std::vector<int> small;
+  for (size_t i = big; i < by_size.size(); ++i) small.push_back(by_size[i].capacity);
+  const size_t work = std::max(kMinSearchWork, kSearchWork / std::max<size_t>(small.size(), 1));
+  const PipelinePacking packing(std::move(small), need_per_pipeline, work);
+  auto searched = [&](size_t k, int found) -> int64_t {
+    return k <= big ? int64_t(k) : found == INT32_MAX ? kImpossible : int64_t(big) + found;
+  };
+  std::vector<int64_t> greedy_stages(1, 0);  // greedy_stages[k]: its first k pipelines' stages
+  for (const auto& g : greedy) greedy_stages.push_back(greedy_stages.back() + int64_t(g.size()));
+
+  // s(k) = the fewer of the two; k maximises k^2 / s(k) (the smallest such k on ties).
+  const size_t max_k = std::max(greedy.size(), big + packing.max_pipelines());
+  size_t best_k = 0;
+  int64_t best_stages = 0;
+  result.stages_proven_minimal = true;
+  for (size_t k = 1; k <= max_k; ++k) {
+    const int64_t by_search = searched(k, k > big ? packing.stages(k - big) : 0);
+    const int64_t by_greedy = k < greedy_stages.size() ? greedy_stages[k] : kImpossible;
+    const int64_t stages = std::min(by_search, by_greedy);
+    const int64_t lower = searched(k, k > big ? packing.lower_bound(k - big) : 0);
+    auto narrow = [](int64_t v) { return int(std::min<int64_t>(v, INT32_MAX)); };
+    result.options.push_back({int(k), narrow(stages), narrow(lower), by_greedy == kImpossible ? 0 : narrow(by_greedy)});
+    if (stages != lower) result.stages_proven_minimal = false;
+    if (best_k == 0 || int64_t(k * k) * best_stages > int64_t(best_k * best_k) * stages) {
+      best_k = k;
+      best_stages = stages;
     }
-    if (need > 0) {  // the rest cannot complete another pipeline: they stay for replicas
-      for (const Candidate& c : group) remaining.insert(key_of(c));
-      break;
-    }
-    groups.push_back(std::move(group));
+  }
+  if (searched(max_k + 1, max_k + 1 > big ? packing.lower_bound(max_k + 1 - big) : 0) != kImpossible) {
+    result.stages_proven_minimal = false;  // more pipelines might be possible
   }
 
-  // k maximising k^2 / s(k) over the greedy prefix.
-  size_t best_k = 0;
-  double best_score = 0, stages = 0;
-  for (size_t k = 1; k <= groups.size(); ++k) {
-    stages += double(groups[k - 1].size());
-    const double score = double(k) * double(k) / stages;
-    if (score > best_score + 1e-12) {
-      best_score = score;
-      best_k = k;
+  std::vector<std::vector<Candidate>> groups;
+  if (best_k > 0 && best_k < greedy_stages.size() && greedy_stages[best_k] <= best_stages) {
+    groups.assign(greedy.begin(), greedy.begin() + best_k);
+  } else if (best_k > 0) {
+    for (size_t b = 0; b < std::min(best_k, big); ++b) groups.push_back({by_size[b]});
+    if (best_k > big) {
+      for (const std::vector<int>& members : packing.pipelines(best_k - big)) {
+        std::vector<Candidate> group;
+        for (int m : members) group.push_back(by_size[big + size_t(m)]);
+        groups.push_back(std::move(group));
+      }
     }
   }
-  for (size_t k = best_k; k < groups.size(); ++k) {
-    for (const Candidate& c : groups[k]) remaining.insert(key_of(c));
+  for (const std::vector<Candidate>& group : groups) {
+    for (const Candidate& c : group) remaining.erase(key_of(c));
   }
-  groups.resize(best_k);
 
   for (std::vector<Candidate>& group : groups) {
     // The largest node opens the pipeline (embedding), the next largest closes it (head).
@@ -178,7 +230,12 @@ Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFo
       caps.push_back(cap);
     }
     const std::vector<int> layers = water_fill(speeds, caps, L);
-    if (layers.empty()) continue;  // cannot happen when the greedy covered the need; be safe
+    if (layers.empty()) {
+      // Covered in total but not stage by stage: more stages than layers, or an end stage too
+      // small for its embedding or head. Its nodes stay for replicas rather than vanish.
+      for (const Candidate& c : group) remaining.insert(key_of(c));
+      continue;
+    }
     Pipeline p;
     int begin = 0;
     double slowest = 0;

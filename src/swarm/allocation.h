@@ -4,12 +4,24 @@
 // swarm feeds announcements in and applies the result.
 //
 // 1. Capacity: c_i = floor(memory_i * memory_ratio / layer_bytes) layers.
-// 2. Pipelines: nodes sorted by capacity (largest first) are packed greedily into pipelines,
-//    each closed by the smallest node that covers what it still needs (best fit), so early
-//    pipelines use few, large nodes. With s(k) the total stages of the first k pipelines, the
-//    number of pipelines k maximises k^2 / s(k): throughput grows with k, per-token latency
-//    with s(k) / k stages. (Exact minimisation of s(k) is bin covering, NP-hard; the greedy
-//    prefix is computed once for every k, O(n log n).)
+// 2. Pipelines: a pipeline is a set of nodes whose capacities sum to at least what one copy of
+//    the model needs (its layers, plus the embedding and head). s*(k), the fewest stages that
+//    realise k pipelines, is computed for every k, and the number of pipelines k maximises
+//    k^2 / s*(k): throughput grows with k, per-token latency with s*(k) / k stages.
+//    Nodes that hold the whole model alone are one-stage pipelines. For the others, a dynamic
+//    programme (pipeline_packing.h) reads nodes largest first, carrying every reachable state
+//    (what each open pipeline still needs, how many are closed); the first node count at which
+//    nothing is open and k are closed is s*(k). Taking the largest nodes loses nothing (a
+//    packing on any m nodes maps onto the m largest), and one pass answers every k.
+//    Minimising s*(k) is bin covering, strongly NP-hard, so the states carried are capped
+//    (some 10 ms of work whatever the swarm's size); when the cap never bit, the result is
+//    exact and stages_proven_minimal says so. The earlier greedy packing (largest first, each
+//    pipeline closed by the best-fitting node) is kept as a second candidate, the better of the
+//    two is taken for each k, and on a tie the greedy one's nodes are used.
+//    "Exact" is for this capacity model: a group it counts that water-filling cannot split (an
+//    end stage too small for the embedding or head plus a layer, more stages than layers) is
+//    dropped and its nodes are left over. And fewer stages means more layers per stage, so the
+//    estimated tokens per second can fall where k^2 / s*(k) rises.
 // 3. Inside a pipeline, layers are water-filled in proportion to each stage's speed, capped by
 //    its capacity (the first stage also holds the embedding, the last the output head).
 // 4. Nodes left over become replicas of the slowest stages whose range they can hold, giving the
@@ -50,11 +62,23 @@ struct Pipeline {
   double tokens_per_second = 0;             // bottleneck stage's rate with the pipeline full
 };
 
+// What k pipelines would cost, for each k that some packing reached.
+struct PipelineOption {
+  int pipelines = 0;            // k
+  int stages = 0;               // fewest total stages found for k pipelines
+  int stages_lower_bound = 0;   // no packing of k pipelines has fewer stages (== stages where proven)
+  int greedy_stages = 0;        // the greedy packing's stages for k (0: it formed fewer than k)
+};
+
 struct Allocation {
   std::vector<Pipeline> pipelines;
   std::vector<StageAssignment> replicas;    // extra copies of stages, on leftover nodes
   std::vector<std::string> unused;          // nodes given nothing (too small even for a replica)
   double tokens_per_second = 0;             // sum over pipelines
+  std::vector<PipelineOption> options;      // options[k - 1]: k pipelines, k = 1.. as far as any packing went
+  // Every option's stages are the fewest possible and no more pipelines are possible, so the
+  // number of pipelines maximises k^2 / s*(k) exactly (not only among the packings tried).
+  bool stages_proven_minimal = false;
 };
 
 // Throws px::Error for an invalid model footprint or node (negative, NaN, zero layers).
