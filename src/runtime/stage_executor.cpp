@@ -355,8 +355,7 @@ void StageExecutor::split_decodes_into_microbatches() {
   size_t stages = 1, decodes = 0;
   for (const ScheduledChunk& c : plan_.chunks) {
     const Request& r = *requests_.at(by_seq_.at(c.request));
-    const size_t parallel = r.setup.parallel_stages > 0 ? size_t(r.setup.parallel_stages) : r.setup.hops.size();
-    stages = std::max(stages, std::min(r.setup.hops.size(), parallel));
+    stages = std::max(stages, r.setup.hops.size());
     decodes += c.count == 1 && c.completes && c.begin > 0;
   }
   const size_t running = scheduler_.running();

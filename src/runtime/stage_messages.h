@@ -30,10 +30,6 @@ struct StageRequestSetup {
   // the stages in layer order, `head` gets the sampled tokens. Empty in a single process.
   std::string head;
   std::vector<std::string> hops;
-  // How many of the stages can compute at the same time: stages on one host share its cores
-  // and memory bandwidth, so sending them separate micro-batches would only make them take
-  // turns while reading their weights once per micro-batch. 0: every stage.
-  int32_t parallel_stages = 0;
 };
 
 // One request's rows between two stages: positions [begin, begin + tokens.size()).

@@ -1,7 +1,6 @@
 #include "swarm/host_port.h"
 
 #include <charconv>
-#include <set>
 
 #include "core/error.h"
 
@@ -63,18 +62,6 @@ HostPort parse_host_port(std::string_view text) {
     if (!(ipv6 ? is_ipv6_char(c) : is_name_char(c)))
       fail("address {}: the host has a character no host name or address has", quoted(text));
   return {std::string(host), parse_port(port, text)};
-}
-
-int distinct_hosts(const std::vector<std::string>& addresses) {
-  std::set<std::string> hosts;
-  for (const std::string& address : addresses) {
-    try {
-      hosts.insert(parse_host_port(address).host);
-    } catch (const Error&) {
-      hosts.insert("\n" + address);  // no valid host contains a newline: never merges
-    }
-  }
-  return int(hosts.size());
 }
 
 }  // namespace px::swarm

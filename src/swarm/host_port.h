@@ -3,7 +3,6 @@
 // checked in one place so the announcement codec and discovery agree on what is valid.
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace px::swarm {
 
@@ -15,9 +14,5 @@ struct HostPort {
 // Parses "host:port" or "[ipv6]:port". Throws px::Error naming the text when the host is empty
 // or has characters no host name or address has, or the port is not 1..65535.
 HostPort parse_host_port(std::string_view text);
-
-// How many different hosts the addresses name (an address that does not parse counts as a
-// host of its own). Stages on one host share its cores and memory bandwidth.
-int distinct_hosts(const std::vector<std::string>& addresses);
 
 }  // namespace px::swarm

@@ -4,8 +4,6 @@
 
 #include <algorithm>
 
-#include "swarm/host_port.h"
-
 namespace px::swarm {
 
 SwarmEntry::SwarmEntry(ClusterView& view, MessageSender& sender, RequestHead& head, SwarmEntryConfig config)
@@ -33,7 +31,6 @@ bool SwarmEntry::try_start(StageRequestSetup& setup, std::vector<int32_t>& token
     f.node_ids.push_back(stage.node_id);
   }
   f.first_hop = setup.hops.front();
-  setup.parallel_stages = distinct_hosts(setup.hops);
   const RequestId id = setup.id;
   view_.route_started(f.node_ids, id);
   {

@@ -169,7 +169,6 @@ void encode_setup(const StageRequestSetup& in, v1::StageRequestSetup& out) {
   out.set_reuse_prefix(in.reuse_prefix);
   out.set_head(wire_text(in.head, kMaxAddressLength));
   for (const std::string& hop : in.hops) out.add_hops(wire_text(hop, kMaxAddressLength));
-  out.set_parallel_stages(in.parallel_stages);
 }
 
 StageRequestSetup decode_setup(const v1::StageRequestSetup& in) {
@@ -190,8 +189,6 @@ StageRequestSetup decode_setup(const v1::StageRequestSetup& in) {
     check_length("hop", hop, kMaxAddressLength);
     out.hops.push_back(hop);
   }
-  check_range("parallel_stages", in.parallel_stages(), 0, int(kMaxHops));
-  out.parallel_stages = in.parallel_stages();
   return out;
 }
 

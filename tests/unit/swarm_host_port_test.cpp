@@ -41,13 +41,5 @@ TEST(AnnouncementHostPort, ErrorsQuoteABoundedPrintablePrefix) {
   }
 }
 
-TEST(AnnouncementHostPort, DistinctHostsIgnorePortsAndKeepUnparsableAddressesApart) {
-  EXPECT_EQ(distinct_hosts({}), 0);
-  EXPECT_EQ(distinct_hosts({"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"}), 1);
-  EXPECT_EQ(distinct_hosts({"10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.1:7001"}), 2);
-  EXPECT_EQ(distinct_hosts({"[::1]:7000", "[::1]:7001", "localhost:7000"}), 2);
-  EXPECT_EQ(distinct_hosts({"bad", "bad", "10.0.0.1:1"}), 2);  // "bad" twice is one unknown host
-}
-
 }  // namespace
 }  // namespace px::swarm

@@ -23,8 +23,7 @@ auto fields(const SamplingParams& p) {
                     p.frequency_penalty, p.penalty_last_n, p.seed);
 }
 auto fields(const StageRequestSetup& s) {
-  return std::tuple(s.id, fields(s.sampling), s.logprobs, s.top_logprobs, s.stream_id, s.reuse_prefix, s.head, s.hops,
-                    s.parallel_stages);
+  return std::tuple(s.id, fields(s.sampling), s.logprobs, s.top_logprobs, s.stream_id, s.reuse_prefix, s.head, s.hops);
 }
 void expect_same(const StageChunk& a, const StageChunk& b) {
   EXPECT_EQ(std::tie(a.request, a.begin, a.tokens, a.hidden, a.sample, a.history),
@@ -67,7 +66,6 @@ StageRequestSetup sample_setup(RequestId id) {
   s.reuse_prefix = false;
   s.head = "10.0.0.1:7000";
   s.hops = {"10.0.0.2:7000", "[::1]:7001"};
-  s.parallel_stages = 2;
   return s;
 }
 
@@ -362,9 +360,6 @@ TEST(WireCodec, RejectsBadSetups) {
   for (size_t i = 0; i < wire::kMaxHops; ++i) fresh.add_hops("h:1");
   EXPECT_REJECTED(frame, "hops has 258 entries, more than the 256 allowed");
   fresh.clear_hops();
-  fresh.set_parallel_stages(-1);
-  EXPECT_REJECTED(frame, "parallel_stages = -1 is out of range [0, 256]");
-  fresh.set_parallel_stages(0);
   fresh.set_head(std::string(wire::kMaxAddressLength + 1, 'h'));
   EXPECT_REJECTED(frame, "head is 257 bytes long, more than the 256 allowed");
 
