@@ -84,18 +84,22 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
   const int n_vocab = shard->config().n_vocab;
   shard.reset();
   std::vector<Measurement> results;
-  const std::string threads = std::to_string(args.threads);
-  {
-    Subprocess serve({bin, "serve", "-m", args.model, "--port", "0", "-t", threads, "--kv-cache-mb", "256"});
+  auto measure_single_node = [&](int threads) {
+    Subprocess serve({bin, "serve", "-m", args.model, "--port", "0", "-t", std::to_string(threads), "--kv-cache-mb", "256"});
     const std::string api = "127.0.0.1:" + await_output(serve, R"(listening on http://127\.0\.0\.1:(\d+))");
     wait_until_serving(api, false);
     Measurement m = measure(api, args, n_vocab);
     m.setup = "single node";
-    m.threads_per_stage = args.threads;
+    m.threads_per_stage = threads;
     results.push_back(m);
     serve.signal(SIGTERM);
     serve.wait(20s);
-  }
+  };
+  measure_single_node(args.threads);
+  // One stream through S stages of t/S threads each runs the stages one after another: it can
+  // at best match one node with t/S threads. Measured too, that bound tells the pipeline's own
+  // cost apart from the machine's (one core streams memory slower than two).
+  if (!args.every_stage_all_threads && args.threads > 1) measure_single_node(std::max(1, args.threads / 2));
   for (int s : args.stages) {
     if (s < 1 || s > n_layers) fail("--stages {}: the model has {} layers", s, n_layers);
     StartedNode head = start_node({"run", "-m", args.model, "--no-worker", "--port", "0", "--p2p-port", "0", "-t", "1"});
@@ -126,6 +130,14 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
   for (const Measurement& m : results) {
     if (m.setup == "1 stage") hop_us = (m.tpot_s - results[0].tpot_s) / 2 * 1e6;
   }
+  double two_stage_bound = 0;  // 2 stages vs the single node with half the threads, one stream
+  for (const Measurement& m : results) {
+    if (m.setup == "single node" && m.threads_per_stage * 2 == args.threads) {
+      for (const Measurement& two : results) {
+        if (two.setup == "2 stages") two_stage_bound = two.decode_tps / m.decode_tps;
+      }
+    }
+  }
   if (args.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const Measurement& m : results) {
@@ -133,7 +145,11 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
                      {"decode_tps", m.decode_tps}, {"aggregate_tps", m.aggregate_tps},
                      {"vs_single", m.decode_tps / results[0].decode_tps}});
     }
-    fmt::print("{}\n", nlohmann::json{{"results", out}, {"hop_overhead_us", hop_us}, {"concurrency", args.concurrency}}.dump(1));
+    fmt::print("{}\n", nlohmann::json{{"results", out},
+                                      {"hop_overhead_us", hop_us},
+                                      {"two_stages_vs_half_threads_node", two_stage_bound},
+                                      {"concurrency", args.concurrency}}
+                           .dump(1));
     return;
   }
   fmt::print("{:<14}{:>9}{:>12}{:>16}{:>10}{:>20}{:>10}\n", "setup", "threads", "TTFT (s)", "decode tok/s", "vs 1",
@@ -145,6 +161,10 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
                m.aggregate_tps / results[0].aggregate_tps);
   }
   if (hop_us >= 0) fmt::print("per-hop overhead: {:.0f} us (1-stage swarm vs single node, two hops per token)\n", hop_us);
+  if (two_stage_bound > 0) {
+    fmt::print("2 stages vs a single node with {} thread(s), their bound for one stream: {:.2f}x\n", args.threads / 2,
+               two_stage_bound);
+  }
 }
 
 }  // namespace
