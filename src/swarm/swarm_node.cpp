@@ -106,6 +106,8 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
   server_options.port = config_.p2p_port;
   server_ = std::make_unique<PeerServer>(static_cast<PeerHandler&>(*this), server_options);
   config_.p2p_port = server_->port();
+  self_address_ = address();
+  local_ = std::make_unique<LocalInbox>([this](PipelineMessage message) { on_pipeline(std::move(message)); });
 
   ClusterViewConfig view;
   view.model_id = model_id_;
@@ -200,6 +202,7 @@ SwarmNode::~SwarmNode() {
   loop_wake_.notify_all();
   for (auto& t : threads_) t.join();
   server_->shutdown();   // no handler runs after this
+  local_->stop();        // ... nor a message to itself
   if (head_) head_->shutdown();
   entry_.reset();
   stage_.reset();        // its executor's last messages still go out through the links
@@ -505,6 +508,8 @@ JoinReplyData SwarmNode::on_join(const NodeAnnouncement& node) {
 std::string SwarmNode::on_cluster() { return cluster_json(); }
 
 bool SwarmNode::send(const std::string& address, PipelineMessage message) {
+  // The head and the stage of one process (`run` with its worker) skip the network.
+  if (address == self_address_) return local_->post(std::move(message));
   return links_->send(address, std::move(message));
 }
 

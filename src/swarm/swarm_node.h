@@ -20,6 +20,7 @@
 #include "runtime/engine.h"
 #include "runtime/stage_executor.h"
 #include "swarm/layer_scheduler.h"
+#include "swarm/local_inbox.h"
 #include "swarm/message_sender.h"
 #include "swarm/peer_server.h"
 
@@ -115,6 +116,8 @@ class SwarmNode : private PeerHandler, private MessageSender {
   double free_memory_ = 0;
 
   std::unique_ptr<PeerServer> server_;
+  std::string self_address_;              // address(), fixed once the port is bound
+  std::unique_ptr<LocalInbox> local_;     // messages to itself
   std::unique_ptr<PeerLinks> links_;
   std::unique_ptr<ClusterView> view_;
   std::unique_ptr<StageHost> stage_;
