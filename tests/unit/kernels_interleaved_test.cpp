@@ -19,32 +19,18 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd.h"
+#include "matmul_checks.h"
 
 namespace px {
 namespace {
 
-struct InterleavedProblem {
-  DType type;
-  int64_t rows, cols, n_tokens;
-  std::vector<uint8_t> bytes;        // file layout
-  std::vector<uint8_t> interleaved;  // repacked
-  std::vector<float> x;
-  std::vector<std::vector<double>> w;  // decoded rows
+// The matrix also repacked into 16-row groups.
+struct InterleavedProblem : MatmulProblem {
+  std::vector<uint8_t> interleaved;
 
-  InterleavedProblem(DType t, int64_t r, int64_t c, int64_t n, uint64_t seed)
-      : type(t), rows(r), cols(c), n_tokens(n) {
-    ref::Rng rng(seed);
-    const size_t rb = row_bytes(t, c);
-    bytes.resize(rb * r);
-    for (int64_t i = 0; i < r; ++i) {
-      auto row = rng.normals(c, 0.02 * (1 + i % 5));
-      if (i % 7 == 3) std::fill(row.begin(), row.begin() + 32, 0.0f);  // a zero block
-      quantize_row(t, row.data(), bytes.data() + i * rb, c);
-      w.push_back(ref::dequantize(t, bytes.data() + i * rb, c));
-    }
+  InterleavedProblem(DType t, int64_t r, int64_t c, int64_t n, uint64_t seed) : MatmulProblem(t, r, c, n, seed) {
     interleaved.resize(kernels::interleaved_bytes(t, r, c));
     kernels::interleave_rows(t, bytes.data(), r, c, interleaved.data());
-    x = rng.normals(n * c);
   }
   WeightView view() const { return WeightView{bytes.data(), type, rows, cols, interleaved.data()}; }
   kernels::GroupRange groups() const {
@@ -114,13 +100,7 @@ TEST_P(Interleaved, EveryTargetEqualsTheScalarAlgorithmBitForBit) {
 TEST_P(Interleaved, ManyTokensAndPanelsMatchOneTokenAtATime) {
   const InterleavedProblem p(GetParam(), 150, 2048, 70, 17);
   ThreadPool pool(3);
-  std::vector<float> batch(p.n_tokens * p.rows), single(p.rows);
-  matmul(p.view(), p.x.data(), p.n_tokens, batch.data(), pool);
-  for (int64_t t : {0, 3, 4, 63, 64, 69}) {
-    matmul(p.view(), p.x.data() + t * p.cols, 1, single.data(), pool);
-    EXPECT_EQ(0, std::memcmp(single.data(), batch.data() + t * p.rows, p.rows * sizeof(float)))
-        << "token " << t;
-  }
+  expect_tokens_match_batch(p.view(), p.x.data(), p.n_tokens, pool, {0, 3, 4, 63, 64, 69});
 }
 
 TEST_P(Interleaved, SharedInputProductsEqualSeparateOnes) {

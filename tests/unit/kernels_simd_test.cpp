@@ -23,6 +23,7 @@
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd.h"
+#include "matmul_checks.h"
 
 namespace px {
 namespace {
@@ -83,31 +84,7 @@ TEST(SimdTargets, ActivationRoundingEqualsScalarDefinitionOnEveryTarget) {
 
 class SimdAllTypes : public ::testing::TestWithParam<DType> {};
 
-// Weights, activations and the exact value of the kernels' algorithm for each output.
-struct Problem {
-  DType type;
-  int64_t rows, cols, n_tokens;
-  std::vector<uint8_t> bytes;
-  std::vector<float> x;
-  std::vector<std::vector<double>> w;  // decoded rows
-
-  Problem(DType t, int64_t r, int64_t c, int64_t n, uint64_t seed)
-      : type(t), rows(r), cols(c), n_tokens(n) {
-    ref::Rng rng(seed);
-    const size_t rb = row_bytes(t, c);
-    bytes.resize(rb * r);
-    for (int64_t i = 0; i < r; ++i) {
-      const auto row = rng.normals(c, 0.02 * (1 + i % 3));
-      quantize_row(t, row.data(), bytes.data() + i * rb, c);
-      w.push_back(ref::dequantize(t, bytes.data() + i * rb, c));
-    }
-    x = rng.normals(n * c);
-  }
-  WeightView view() const { return WeightView{bytes.data(), type, rows, cols}; }
-  kernels::RowRange range() const {
-    return kernels::RowRange{bytes.data(), row_bytes(type, cols), cols, 0, rows};
-  }
-};
+using Problem = MatmulProblem;
 
 // The activations as the kernels see them: int8-rounded for block-quant weights.
 std::vector<float> effective_activations(const Problem& p, const QuantizedActivations& acts) {
@@ -183,13 +160,7 @@ TEST_P(SimdAllTypes, LargeShapesMatchOneTokenAtATime) {
   const DType type = GetParam();
   const Problem p(type, 70, 4096, 70, 103);
   ThreadPool pool(3);
-  std::vector<float> batch(p.n_tokens * p.rows), single(p.rows);
-  matmul(p.view(), p.x.data(), p.n_tokens, batch.data(), pool);
-  for (int64_t t : {0, 3, 4, 63, 64, 69}) {
-    matmul(p.view(), p.x.data() + t * p.cols, 1, single.data(), pool);
-    EXPECT_EQ(0, std::memcmp(single.data(), batch.data() + t * p.rows, p.rows * sizeof(float)))
-        << "token " << t;
-  }
+  expect_tokens_match_batch(p.view(), p.x.data(), p.n_tokens, pool, {0, 3, 4, 63, 64, 69});
 }
 
 // The vectorized ops (double sums, vector exp) on every target, including vector tails.
