@@ -7,7 +7,9 @@
 #include <limits>
 #include <vector>
 
+#include "force_target.h"
 #include "kernel_reference.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/ops.h"
 
 namespace px {
@@ -148,12 +150,12 @@ TEST(AddInPlace, AddsElementwise) {
   EXPECT_EQ(y, (std::vector<float>{1.5f, 0.0f, 3.0f + 1e-8f}));
 }
 
-// Grouped-query attention over a paged cache: 3 query heads share one KV head of dimension
-// 80 (five 16-lane vectors, or a tail on narrower targets), 37 positions in blocks of 16 with
-// other heads' data between the rows.
+// Grouped-query attention over a paged cache, on every SIMD target: 3 query heads share one KV
+// head of dimension 84 (whole vectors plus a tail of 4 on 8- and 16-lane targets), 37 positions
+// in blocks of 16 with other heads' data between the rows.
 TEST(AttendKvHead, MatchesDoubleReferenceAndThePositionByPositionLoop) {
   ref::Rng rng(9);
-  const int n_q = 3, head_dim = 80, n_pos = 37, block_size = 16;
+  const int n_q = 3, head_dim = 84, n_pos = 37, block_size = 16;
   const int64_t row_stride = 2 * head_dim;  // [this head | another head] per row
   const int n_blocks = (n_pos + block_size - 1) / block_size;
   const auto q = rng.normals(n_q * head_dim);
@@ -172,33 +174,37 @@ TEST(AttendKvHead, MatchesDoubleReferenceAndThePositionByPositionLoop) {
     return blocks[p / block_size] + int64_t(p % block_size) * row_stride;
   };
   const float scale = 1.0f / std::sqrt(float(head_dim));
-  std::vector<float> scores(n_q * n_pos), out(n_q * head_dim, NAN);
-  attend_kv_head(q.data(), n_q, head_dim, scale, KvRows{keys.data(), block_size, row_stride},
-                 KvRows{values.data(), block_size, row_stride}, n_pos, scores.data(), out.data());
-  for (int g = 0; g < n_q; ++g) {
-    // Double reference.
-    std::vector<double> p(n_pos);
-    double max = -INFINITY, sum = 0;
-    for (int j = 0; j < n_pos; ++j) {
-      double s = 0;
-      for (int d = 0; d < head_dim; ++d) s += double(q[g * head_dim + d]) * row(keys, j)[d];
-      p[j] = s * scale;
-      max = std::max(max, p[j]);
-    }
-    for (double& x : p) sum += (x = std::exp(x - max));
-    // The position-by-position loop the kernel replaces.
-    std::vector<float> loop_scores(n_pos), loop_out(head_dim, 0.0f);
-    for (int j = 0; j < n_pos; ++j) loop_scores[j] = dot(q.data() + g * head_dim, row(keys, j), head_dim) * scale;
-    softmax(loop_scores.data(), n_pos);
-    for (int j = 0; j < n_pos; ++j) axpy(loop_scores[j], row(values, j), loop_out.data(), head_dim);
-    EXPECT_EQ(0, std::memcmp(loop_out.data(), out.data() + g * head_dim, head_dim * sizeof(float))) << g;
-    for (int d = 0; d < head_dim; ++d) {
-      double expected = 0, magnitude = 0;
+  for (int64_t target : kernel_simd_targets()) {
+    SCOPED_TRACE(hwy::TargetName(target));
+    ForceTarget force(target);
+    std::vector<float> scores(n_q * n_pos), out(n_q * head_dim, NAN);
+    attend_kv_head(q.data(), n_q, head_dim, scale, KvRows{keys.data(), block_size, row_stride},
+                   KvRows{values.data(), block_size, row_stride}, n_pos, scores.data(), out.data());
+    for (int g = 0; g < n_q; ++g) {
+      // Double reference.
+      std::vector<double> p(n_pos);
+      double max = -INFINITY, sum = 0;
       for (int j = 0; j < n_pos; ++j) {
-        expected += p[j] / sum * row(values, j)[d];
-        magnitude += p[j] / sum * std::fabs(row(values, j)[d]);
+        double s = 0;
+        for (int d = 0; d < head_dim; ++d) s += double(q[g * head_dim + d]) * row(keys, j)[d];
+        p[j] = s * scale;
+        max = std::max(max, p[j]);
       }
-      EXPECT_NEAR(out[g * head_dim + d], expected, 1e-5 * magnitude + 1e-7) << g << " " << d;
+      for (double& x : p) sum += (x = std::exp(x - max));
+      // The position-by-position loop the kernel replaces.
+      std::vector<float> loop_scores(n_pos), loop_out(head_dim, 0.0f);
+      for (int j = 0; j < n_pos; ++j) loop_scores[j] = dot(q.data() + g * head_dim, row(keys, j), head_dim) * scale;
+      softmax(loop_scores.data(), n_pos);
+      for (int j = 0; j < n_pos; ++j) axpy(loop_scores[j], row(values, j), loop_out.data(), head_dim);
+      EXPECT_EQ(0, std::memcmp(loop_out.data(), out.data() + g * head_dim, head_dim * sizeof(float))) << g;
+      for (int d = 0; d < head_dim; ++d) {
+        double expected = 0, magnitude = 0;
+        for (int j = 0; j < n_pos; ++j) {
+          expected += p[j] / sum * row(values, j)[d];
+          magnitude += p[j] / sum * std::fabs(row(values, j)[d]);
+        }
+        EXPECT_NEAR(out[g * head_dim + d], expected, 1e-5 * magnitude + 1e-7) << g << " " << d;
+      }
     }
   }
 }

@@ -125,7 +125,8 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 // f32 dot product: vector partial sums (two accumulators), then the lanes, then the tail.
-float Dot(const float* a, const float* b, int64_t n) {
+// Inlined into the attention loops, where it runs once per (query head, position).
+HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
@@ -164,13 +165,50 @@ void AttendScores(const float* q, int n_q, int64_t head_dim, float scale, const 
   }
 }
 
-// out_g = sum_p probs[g * n_pos + p] * v_p, accumulated position by position.
+// out_g = sum_p probs[g * n_pos + p] * v_p, accumulated position by position: per element
+// the fused multiply-adds of axpy in position order (the same bits), but with a slice of
+// out_g held in registers across all positions instead of loaded and stored for each.
 void AttendValues(const float* probs, int n_q, int64_t head_dim, const KvRows& values, int n_pos, float* out) {
+#if HWY_TARGET == HWY_SCALAR
   std::fill(out, out + n_q * head_dim, 0.0f);
   for (int p = 0; p < n_pos; ++p) {
     const float* v = KvRow(values, p);
     for (int g = 0; g < n_q; ++g) Axpy(probs[int64_t(g) * n_pos + p], v, out + g * head_dim, head_dim);
   }
+#else
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  constexpr int64_t kSlice = 4;  // vectors of out_g per pass over the positions
+  for (int g = 0; g < n_q; ++g) {
+    const float* prob = probs + int64_t(g) * n_pos;
+    float* o = out + g * head_dim;
+    int64_t d = 0;
+    for (; d + kSlice * lanes <= head_dim; d += kSlice * lanes) {
+      auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+      for (int p = 0; p < n_pos; ++p) {
+        const float* v = KvRow(values, p) + d;
+        const auto w = hn::Set(df, prob[p]);
+        a0 = hn::MulAdd(w, hn::LoadU(df, v), a0);
+        a1 = hn::MulAdd(w, hn::LoadU(df, v + lanes), a1);
+        a2 = hn::MulAdd(w, hn::LoadU(df, v + 2 * lanes), a2);
+        a3 = hn::MulAdd(w, hn::LoadU(df, v + 3 * lanes), a3);
+      }
+      hn::StoreU(a0, df, o + d);
+      hn::StoreU(a1, df, o + d + lanes);
+      hn::StoreU(a2, df, o + d + 2 * lanes);
+      hn::StoreU(a3, df, o + d + 3 * lanes);
+    }
+    for (; d + lanes <= head_dim; d += lanes) {
+      auto a = hn::Zero(df);
+      for (int p = 0; p < n_pos; ++p) a = hn::MulAdd(hn::Set(df, prob[p]), hn::LoadU(df, KvRow(values, p) + d), a);
+      hn::StoreU(a, df, o + d);
+    }
+    for (; d < head_dim; ++d) {
+      o[d] = 0.0f;
+      for (int p = 0; p < n_pos; ++p) o[d] += prob[p] * KvRow(values, p)[d];
+    }
+  }
+#endif
 }
 
 }  // namespace px::HWY_NAMESPACE
