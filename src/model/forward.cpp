@@ -189,9 +189,12 @@ void ForwardPass::attention_block(int layer, const ForwardBatch& batch) {
   for (int i = 0; i < n; ++i) {
     const int pos = batch.positions[i];
     const int32_t block = cache_.block_table(batch.seq_ids[i])[pos / bs];
-    const size_t at = size_t(pos % bs) * c.kv_dim();
-    std::copy_n(k_.data() + size_t(i) * c.kv_dim(), c.kv_dim(), cache_.key_block(layer, block) + at);
-    std::copy_n(v_.data() + size_t(i) * c.kv_dim(), c.kv_dim(), cache_.value_block(layer, block) + at);
+    const int slot = pos % bs;
+    // Keys dimension-major ([kv_dim][block_size], see KvCache), values position-major.
+    const float* key = k_.data() + size_t(i) * c.kv_dim();
+    float* key_block = cache_.key_block(layer, block);
+    for (int d = 0; d < c.kv_dim(); ++d) key_block[size_t(d) * bs + slot] = key[d];
+    std::copy_n(v_.data() + size_t(i) * c.kv_dim(), c.kv_dim(), cache_.value_block(layer, block) + size_t(slot) * c.kv_dim());
   }
   attend(layer, batch);
   matmul(w.wo, attn_.data(), n, proj_.data(), pool_);
@@ -214,18 +217,18 @@ void ForwardPass::attend(int layer, const ForwardBatch& batch) {
       const int i = int(job / c.n_kv_heads), kv_head = int(job % c.n_kv_heads);
       const int n_pos = batch.positions[i] + 1;
       const std::vector<int32_t>& table = cache_.block_table(batch.seq_ids[i]);
-      const size_t kv_offset = size_t(kv_head) * c.head_dim;
+      const size_t kv_offset = size_t(kv_head) * c.head_dim;  // in a value row; keys: times bs
       const int n_blocks = (n_pos + bs - 1) / bs;
       key_blocks.resize(n_blocks);
       value_blocks.resize(n_blocks);
       for (int b = 0; b < n_blocks; ++b) {
-        key_blocks[b] = cache_.key_block(layer, table[b]) + kv_offset;
+        key_blocks[b] = cache_.key_block(layer, table[b]) + kv_offset * bs;
         value_blocks[b] = cache_.value_block(layer, table[b]) + kv_offset;
       }
       scores.resize(size_t(group) * n_pos);
       const size_t first_head = size_t(i) * c.n_heads + size_t(kv_head) * group;
       attend_kv_head(q_.data() + first_head * c.head_dim, group, c.head_dim, scale,
-                     KvRows{key_blocks.data(), bs, c.kv_dim()}, KvRows{value_blocks.data(), bs, c.kv_dim()},
+                     KeyBlocks{key_blocks.data(), bs}, KvRows{value_blocks.data(), bs, c.kv_dim()},
                      n_pos, scores.data(), attn_.data() + first_head * c.head_dim);
     }
   });

@@ -1,6 +1,8 @@
 #pragma once
-// The paged KV cache: keys and values live in fixed-size blocks of `block_size` positions,
-// [n_blocks, block_size, kv_dim] per layer of the shard. Which blocks hold which sequence is
+// The paged KV cache: keys and values live in fixed-size blocks of `block_size` positions, per
+// layer of the shard. A value block is [block_size, kv_dim] (a position's row contiguous); a key
+// block is [kv_dim, block_size] (dimension-major, so attention scores a vector of consecutive
+// positions per multiply-add, see attend_kv_head). Which blocks hold which sequence is
 // decided by the BlockManager (block tables, ref-counted blocks shared between sequences with
 // the same prefix, LRU reuse of cached blocks); this class owns the storage and gives the
 // forward pass the block table of each sequence.
@@ -46,7 +48,7 @@ class KvCache {
   void remove(int seq);
 
   const std::vector<int32_t>& block_table(int seq) const { return blocks_.block_table(seq); }
-  // [block_size, kv_dim] keys / values of a block in absolute layer `layer`.
+  // Keys [kv_dim, block_size] / values [block_size, kv_dim] of a block in absolute layer `layer`.
   float* key_block(int layer, int32_t block) { return block_data(keys_, layer, block); }
   float* value_block(int layer, int32_t block) { return block_data(values_, layer, block); }
 

@@ -152,59 +152,66 @@ TEST(AddInPlace, AddsElementwise) {
 
 // Grouped-query attention over a paged cache, on every SIMD target: 3 query heads share one KV
 // head of dimension 84 (whole vectors plus a tail of 4 on 8- and 16-lane targets), 37 positions
-// in blocks of 16 with other heads' data between the rows.
-TEST(AttendKvHead, MatchesDoubleReferenceAndThePositionByPositionLoop) {
+// in blocks of 16 (the last one partial, its unused slots NaN), keys dimension-major with
+// another head's data beside them, values position-major with another head's data between rows.
+TEST(AttendKvHead, MatchesDoubleReferenceOnEveryTargetAndEachQueryIsIndependent) {
   ref::Rng rng(9);
   const int n_q = 3, head_dim = 84, n_pos = 37, block_size = 16;
-  const int64_t row_stride = 2 * head_dim;  // [this head | another head] per row
+  const int64_t row_stride = 2 * head_dim;  // values: [this head | another head] per row
   const int n_blocks = (n_pos + block_size - 1) / block_size;
   const auto q = rng.normals(n_q * head_dim);
   // Blocks deliberately out of order in memory, as a block table would have them.
   std::vector<std::vector<float>> key_storage, value_storage;
   std::vector<const float*> keys(n_blocks), values(n_blocks);
   for (int b = 0; b < n_blocks; ++b) {
-    key_storage.push_back(rng.normals(block_size * row_stride));
+    key_storage.push_back(rng.normals(2 * head_dim * block_size));  // [this head | another] x [d][slot]
     value_storage.push_back(rng.normals(block_size * row_stride));
+  }
+  for (int slot = n_pos % block_size; slot < block_size; ++slot) {  // never-written slots
+    for (int d = 0; d < head_dim; ++d) key_storage[0][d * block_size + slot] = NAN;
   }
   for (int b = 0; b < n_blocks; ++b) {
     keys[b] = key_storage[n_blocks - 1 - b].data();
     values[b] = value_storage[n_blocks - 1 - b].data();
   }
-  auto row = [&](const std::vector<const float*>& blocks, int p) {
-    return blocks[p / block_size] + int64_t(p % block_size) * row_stride;
-  };
+  auto key = [&](int p, int d) { return keys[p / block_size][d * block_size + p % block_size]; };
+  auto value = [&](int p) { return values[p / block_size] + int64_t(p % block_size) * row_stride; };
   const float scale = 1.0f / std::sqrt(float(head_dim));
   for (int64_t target : kernel_simd_targets()) {
     SCOPED_TRACE(hwy::TargetName(target));
     ForceTarget force(target);
-    std::vector<float> scores(n_q * n_pos), out(n_q * head_dim, NAN);
-    attend_kv_head(q.data(), n_q, head_dim, scale, KvRows{keys.data(), block_size, row_stride},
-                   KvRows{values.data(), block_size, row_stride}, n_pos, scores.data(), out.data());
+    std::vector<float> probs(n_q * n_pos), out(n_q * head_dim, NAN);
+    attend_kv_head(q.data(), n_q, head_dim, scale, KeyBlocks{keys.data(), block_size},
+                   KvRows{values.data(), block_size, row_stride}, n_pos, probs.data(), out.data());
     for (int g = 0; g < n_q; ++g) {
-      // Double reference.
+      // Double reference: scores, softmax, weighted values.
       std::vector<double> p(n_pos);
       double max = -INFINITY, sum = 0;
       for (int j = 0; j < n_pos; ++j) {
         double s = 0;
-        for (int d = 0; d < head_dim; ++d) s += double(q[g * head_dim + d]) * row(keys, j)[d];
+        for (int d = 0; d < head_dim; ++d) s += double(q[g * head_dim + d]) * key(j, d);
         p[j] = s * scale;
         max = std::max(max, p[j]);
       }
       for (double& x : p) sum += (x = std::exp(x - max));
-      // The position-by-position loop the kernel replaces.
-      std::vector<float> loop_scores(n_pos), loop_out(head_dim, 0.0f);
-      for (int j = 0; j < n_pos; ++j) loop_scores[j] = dot(q.data() + g * head_dim, row(keys, j), head_dim) * scale;
-      softmax(loop_scores.data(), n_pos);
-      for (int j = 0; j < n_pos; ++j) axpy(loop_scores[j], row(values, j), loop_out.data(), head_dim);
-      EXPECT_EQ(0, std::memcmp(loop_out.data(), out.data() + g * head_dim, head_dim * sizeof(float))) << g;
+      for (int j = 0; j < n_pos; ++j) ASSERT_NEAR(probs[g * n_pos + j], p[j] / sum, 1e-5 * p[j] / sum + 1e-7) << g << " " << j;
       for (int d = 0; d < head_dim; ++d) {
         double expected = 0, magnitude = 0;
         for (int j = 0; j < n_pos; ++j) {
-          expected += p[j] / sum * row(values, j)[d];
-          magnitude += p[j] / sum * std::fabs(row(values, j)[d]);
+          expected += p[j] / sum * value(j)[d];
+          magnitude += p[j] / sum * std::fabs(value(j)[d]);
         }
         EXPECT_NEAR(out[g * head_dim + d], expected, 1e-5 * magnitude + 1e-7) << g << " " << d;
       }
+      // The value sums are axpy's fused multiply-adds in position order: the same bits.
+      std::vector<float> loop_out(head_dim, 0.0f);
+      for (int j = 0; j < n_pos; ++j) axpy(probs[g * n_pos + j], value(j), loop_out.data(), head_dim);
+      EXPECT_EQ(0, std::memcmp(loop_out.data(), out.data() + g * head_dim, head_dim * sizeof(float))) << g;
+      // A query's result does not depend on the others in the call.
+      std::vector<float> alone_probs(n_pos), alone(head_dim);
+      attend_kv_head(q.data() + g * head_dim, 1, head_dim, scale, KeyBlocks{keys.data(), block_size},
+                     KvRows{values.data(), block_size, row_stride}, n_pos, alone_probs.data(), alone.data());
+      EXPECT_EQ(0, std::memcmp(alone.data(), out.data() + g * head_dim, head_dim * sizeof(float))) << g;
     }
   }
 }

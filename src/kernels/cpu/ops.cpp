@@ -156,12 +156,35 @@ inline const float* KvRow(const KvRows& rows, int p) {
   return rows.blocks[p / rows.block_size] + int64_t(p % rows.block_size) * rows.row_stride;
 }
 
-// scores[g * n_pos + p] = scale * q_g . k_p
-void AttendScores(const float* q, int n_q, int64_t head_dim, float scale, const KvRows& keys, int n_pos,
+// scores[g * n_pos + p] = scale * q_g . k_p, from dimension-major key blocks: one vector holds
+// a dimension of `lanes` consecutive positions, so a score is a chain of fused multiply-adds
+// over the dimensions in order (no horizontal sum). Positions of a block beyond a whole number
+// of vectors (never with 16-position blocks) take the same chain in scalar code.
+void AttendScores(const float* q, int n_q, int64_t head_dim, float scale, const KeyBlocks& keys, int n_pos,
                   float* scores) {
-  for (int p = 0; p < n_pos; ++p) {
-    const float* k = KvRow(keys, p);
-    for (int g = 0; g < n_q; ++g) scores[int64_t(g) * n_pos + p] = Dot(q + g * head_dim, k, head_dim) * scale;
+  const hn::ScalableTag<float> df;
+  const int lanes = static_cast<int>(hn::Lanes(df));
+  const int bs = keys.block_size;
+  const int vector_slots = bs / lanes * lanes;
+  HWY_ALIGN float tile[HWY_MAX_BYTES / sizeof(float)];
+  for (int first = 0; first < n_pos; first += bs) {
+    const float* block = keys.blocks[first / bs];
+    const int valid = std::min(bs, n_pos - first);
+    for (int g = 0; g < n_q; ++g) {
+      const float* qg = q + g * head_dim;
+      float* out = scores + int64_t(g) * n_pos + first;
+      for (int s0 = 0; s0 < std::min(valid, vector_slots); s0 += lanes) {
+        auto acc = hn::Zero(df);
+        for (int64_t d = 0; d < head_dim; ++d) acc = hn::MulAdd(hn::Set(df, qg[d]), hn::LoadU(df, block + d * bs + s0), acc);
+        hn::Store(hn::Mul(acc, hn::Set(df, scale)), df, tile);
+        std::copy_n(tile, std::min(lanes, valid - s0), out + s0);  // slots past n_pos are not scores
+      }
+      for (int s = vector_slots; s < valid; ++s) {
+        float acc = 0;
+        for (int64_t d = 0; d < head_dim; ++d) acc = std::fma(qg[d], block[d * bs + s], acc);
+        out[s] = acc * scale;
+      }
+    }
   }
 }
 
@@ -292,7 +315,7 @@ float dot(const float* a, const float* b, int64_t n) { return HWY_DYNAMIC_DISPAT
 
 void axpy(float alpha, const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(Axpy)(alpha, x, y, n); }
 
-void attend_kv_head(const float* q, int n_q, int64_t head_dim, float scale, const KvRows& keys,
+void attend_kv_head(const float* q, int n_q, int64_t head_dim, float scale, const KeyBlocks& keys,
                     const KvRows& values, int n_pos, float* scores, float* out) {
   HWY_DYNAMIC_DISPATCH(AttendScores)(q, n_q, head_dim, scale, keys, n_pos, scores);
   for (int g = 0; g < n_q; ++g) softmax(scores + int64_t(g) * n_pos, n_pos);

@@ -44,12 +44,23 @@ struct KvRows {
   int64_t row_stride;
 };
 
+// Keys of one KV head stored transposed in blocks of positions: blocks[p / block_size] is
+// [head_dim][block_size], so element d of position p's key is at d * block_size + p % block_size
+// (a vector of lanes then holds one dimension of consecutive positions).
+struct KeyBlocks {
+  const float* const* blocks;
+  int block_size;
+};
+
 // Attention of the n_q query heads that share one KV head (grouped-query attention), for a
 // query seeing positions [0, n_pos): out_g = softmax(scale * K q_g) V, with q and out
 // [n_q, head_dim] contiguous and `scores` scratch for n_q * n_pos floats. One call reads each
-// key and value row once for the whole group. Per element the arithmetic is that of dot,
-// softmax and axpy position by position (so results equal that loop bit for bit).
-void attend_kv_head(const float* q, int n_q, int64_t head_dim, float scale, const KvRows& keys,
+// key and value once for the whole group.
+// Arithmetic, fixed per query whatever else is computed: a score is the sum over dimensions in
+// order of fused multiply-adds (positions side by side in vector lanes: no horizontal sums),
+// times `scale`; then softmax; then per output element the fused multiply-adds of axpy in
+// position order.
+void attend_kv_head(const float* q, int n_q, int64_t head_dim, float scale, const KeyBlocks& keys,
                     const KvRows& values, int n_pos, float* scores, float* out);
 
 }  // namespace px
