@@ -102,6 +102,13 @@ void ForwardPass::run(const ForwardBatch& batch, ForwardResult& out) {
   proj_.resize(size_t(n) * c.n_embd);
   gate_.resize(size_t(n) * c.n_ff);
   up_.resize(size_t(n) * c.n_ff);
+  const size_t half = size_t(c.head_dim) / 2;
+  rope_cos_.resize(size_t(n) * half);
+  rope_sin_.resize(size_t(n) * half);
+  for (int i = 0; i < n; ++i) {
+    rope_cos_sin(float(batch.positions[i]), shard_->rope_freqs().data(), int64_t(half), rope_cos_.data() + i * half,
+                 rope_sin_.data() + i * half);
+  }
 
   embed(batch);
   for (int layer = shard_->range().begin; layer < shard_->range().end; ++layer) {
@@ -128,15 +135,16 @@ void add_bias(float* rows, const std::vector<float>& bias, int n, int width) {
   for (int i = 0; i < n; ++i) add_in_place(rows + size_t(i) * width, bias.data(), width);
 }
 
-// Per-head RMSNorm (qwen3's q_norm / k_norm) then RoPE, in place on [n, heads * head_dim].
+// Per-head RMSNorm (qwen3's q_norm / k_norm) then RoPE, in place on [n, heads * head_dim], with
+// each row's cos / sin ([n, head_dim / 2]).
 void norm_and_rotate(float* rows, int n, int heads, int head_dim, const std::vector<float>& norm,
-                     float eps, const ForwardBatch& batch, const std::vector<float>& freqs,
-                     RopeStyle style) {
+                     float eps, const float* cos, const float* sin, RopeStyle style) {
+  const size_t half = size_t(head_dim) / 2;
   for (int i = 0; i < n; ++i) {
     for (int h = 0; h < heads; ++h) {
       float* head = rows + (size_t(i) * heads + h) * head_dim;
       if (!norm.empty()) rms_norm(head, norm.data(), head, head_dim, eps);
-      rope(head, head_dim, float(batch.positions[i]), freqs.data(), style);
+      rope_apply(head, head_dim, cos + i * half, sin + i * half, style);
     }
   }
 }
@@ -180,10 +188,10 @@ void ForwardPass::attention_block(int layer, const ForwardBatch& batch) {
   add_bias(q_.data(), w.bq, n, c.q_dim());
   add_bias(k_.data(), w.bk, n, c.kv_dim());
   add_bias(v_.data(), w.bv, n, c.kv_dim());
-  norm_and_rotate(q_.data(), n, c.n_heads, c.head_dim, w.q_norm, c.rms_eps, batch, shard_->rope_freqs(),
+  norm_and_rotate(q_.data(), n, c.n_heads, c.head_dim, w.q_norm, c.rms_eps, rope_cos_.data(), rope_sin_.data(),
                   c.rope_style);
-  norm_and_rotate(k_.data(), n, c.n_kv_heads, c.head_dim, w.k_norm, c.rms_eps, batch,
-                  shard_->rope_freqs(), c.rope_style);
+  norm_and_rotate(k_.data(), n, c.n_kv_heads, c.head_dim, w.k_norm, c.rms_eps, rope_cos_.data(), rope_sin_.data(),
+                  c.rope_style);
   // Store this batch's keys and values in their blocks, then attend over each sequence's cache.
   const int bs = cache_.block_size();
   for (int i = 0; i < n; ++i) {

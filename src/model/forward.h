@@ -76,6 +76,9 @@ class ForwardPass {
   ThreadPool& pool_;
   // Scratch, reused across calls: residual stream and per-block activations.
   std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_;
+  // RoPE cos / sin of each row's position, [n, head_dim / 2]: the same for every layer and head,
+  // so computed once per call (in double, the costly part) instead of per layer and head.
+  std::vector<float> rope_cos_, rope_sin_;
   QuantizedActivations acts_;
 };
 
