@@ -47,6 +47,21 @@ std::vector<float> rounded_activations(const InterleavedProblem& p, const Quanti
   return xq;
 }
 
+// On every target, with 1 or 3 threads and token by token, matmul gives `expected`'s bits.
+void expect_every_target_gives(const InterleavedProblem& p, const std::vector<float>& expected) {
+  ThreadPool one(1), three(3);
+  for (int64_t target : kernel_simd_targets()) {
+    SCOPED_TRACE(hwy::TargetName(target));
+    ForceTarget force(target);
+    std::vector<float> y1(p.n_tokens * p.rows, NAN), y3(p.n_tokens * p.rows, NAN);
+    matmul(p.view(), p.x.data(), p.n_tokens, y1.data(), one);
+    matmul(p.view(), p.x.data(), p.n_tokens, y3.data(), three);
+    EXPECT_EQ(0, std::memcmp(y1.data(), expected.data(), y1.size() * sizeof(float)));
+    EXPECT_EQ(0, std::memcmp(y3.data(), expected.data(), y3.size() * sizeof(float)));
+    expect_tokens_match_batch(p.view(), p.x.data(), p.n_tokens, three, {0, 3, 4, p.n_tokens - 1});
+  }
+}
+
 class Interleaved : public ::testing::TestWithParam<DType> {};
 
 TEST_P(Interleaved, LayoutHasTheSameBytesPerRowGroup) {
@@ -79,22 +94,7 @@ TEST_P(Interleaved, EveryTargetEqualsTheScalarAlgorithmBitForBit) {
   acts.quantize(ActFormat::Q8_32, p.x.data(), p.n_tokens, p.cols);
   std::vector<float> expected(p.n_tokens * p.rows);
   kernels::scalar::interleaved_rows(p.groups(), acts, 0, p.n_tokens, expected.data(), p.rows);
-  ThreadPool one(1), three(3);
-  for (int64_t target : kernel_simd_targets()) {
-    SCOPED_TRACE(hwy::TargetName(target));
-    ForceTarget force(target);
-    std::vector<float> y1(p.n_tokens * p.rows, NAN), y3(p.n_tokens * p.rows, NAN);
-    matmul(p.view(), p.x.data(), p.n_tokens, y1.data(), one);
-    matmul(p.view(), p.x.data(), p.n_tokens, y3.data(), three);
-    EXPECT_EQ(0, std::memcmp(y1.data(), expected.data(), y1.size() * sizeof(float)));
-    EXPECT_EQ(0, std::memcmp(y3.data(), expected.data(), y3.size() * sizeof(float)));
-    for (int64_t t = 0; t < p.n_tokens; ++t) {
-      std::vector<float> single(p.rows, NAN);
-      matmul(p.view(), p.x.data() + t * p.cols, 1, single.data(), three);
-      EXPECT_EQ(0, std::memcmp(single.data(), expected.data() + t * p.rows, p.rows * sizeof(float)))
-          << "token " << t;
-    }
-  }
+  expect_every_target_gives(p, expected);
 }
 
 TEST_P(Interleaved, ManyTokensAndPanelsMatchOneTokenAtATime) {
@@ -124,13 +124,48 @@ TEST_P(Interleaved, SharedInputProductsEqualSeparateOnes) {
 INSTANTIATE_TEST_SUITE_P(Kernels, Interleaved, ::testing::Values(DType::Q8_0, DType::Q4_0),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
-TEST(InterleavedChoice, OnlyBlockQuantsOfTheQ8FamilyAreRepacked) {
-  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q4_K, DType::Q6_K}) {
+class InterleavedHalf : public ::testing::TestWithParam<DType> {};
+
+TEST_P(InterleavedHalf, LayoutHasTheSameBytesPerRowGroup) {
+  const DType type = GetParam();
+  EXPECT_EQ(kernels::interleaved_bytes(type, 32, 100), 32 * row_bytes(type, 100));
+  EXPECT_EQ(kernels::interleaved_bytes(type, 33, 100), 48 * row_bytes(type, 100));  // padded group
+}
+
+// 37 rows (a partial group), 770 columns (not a multiple of the 4 partial sums), 7 tokens (a
+// 4-token tile and 3 single ones): every target gives the plain C++ algorithm's bits, with 1 or
+// 3 threads and token by token, and that algorithm is the exact dot product up to f32 rounding.
+TEST_P(InterleavedHalf, EveryTargetEqualsTheScalarAlgorithmBitForBit) {
+  const InterleavedProblem p(GetParam(), 37, 770, 7, 31);
+  std::vector<float> expected(p.n_tokens * p.rows);
+  kernels::scalar::interleaved_half_rows(p.groups(), p.x.data(), 0, p.n_tokens, expected.data(), p.rows);
+  for (int64_t t = 0; t < p.n_tokens; ++t) {
+    for (int64_t r = 0; r < p.rows; ++r) {
+      const float* xt = p.x.data() + t * p.cols;
+      ASSERT_NEAR(expected[t * p.rows + r], ref::dot(p.w[r], xt), 1e-5 * ref::abs_dot(p.w[r], xt) + 1e-9)
+          << "t " << t << " r " << r;
+    }
+  }
+  expect_every_target_gives(p, expected);
+}
+
+TEST_P(InterleavedHalf, ManyTokensAndPanelsMatchOneTokenAtATime) {
+  const InterleavedProblem p(GetParam(), 150, 2048, 70, 33);
+  ThreadPool pool(3);
+  expect_tokens_match_batch(p.view(), p.x.data(), p.n_tokens, pool, {0, 3, 4, 63, 64, 69});
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, InterleavedHalf, ::testing::Values(DType::F16, DType::BF16),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+TEST(InterleavedChoice, OnlyTypesWithAnInterleavedKernelAreRepacked) {
+  for (DType t : {DType::F32, DType::Q4_K, DType::Q6_K}) {
     EXPECT_FALSE(kernels::interleave_pays_off(t)) << dtype_name(t);
   }
-  EXPECT_THROW(kernels::interleaved_bytes(DType::F16, 16, 64), Error);
+  EXPECT_THROW(kernels::interleaved_bytes(DType::F32, 16, 64), Error);
   setenv("PX_REPACK", "0", 1);
   EXPECT_FALSE(kernels::interleave_pays_off(DType::Q8_0));
+  EXPECT_FALSE(kernels::interleave_pays_off(DType::F16));
   unsetenv("PX_REPACK");
 }
 

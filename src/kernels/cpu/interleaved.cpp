@@ -21,16 +21,20 @@ constexpr int64_t kScaleBytes = kInterleaveRows * 2;
 
 int64_t quant_bytes(DType type) { return type == DType::Q8_0 ? kQK * kInterleaveRows : kQK / 2 * kInterleaveRows; }
 
+bool is_half(DType type) { return type == DType::F16 || type == DType::BF16; }
+
 void check_type(DType type) {
-  if (type != DType::Q8_0 && type != DType::Q4_0) {
-    fail("only Q8_0 and Q4_0 matrices can be interleaved, not {}", dtype_name(type));
+  if (type != DType::Q8_0 && type != DType::Q4_0 && !is_half(type)) {
+    fail("only Q8_0, Q4_0, F16 and BF16 matrices can be interleaved, not {}", dtype_name(type));
   }
 }
+
+float half_value(DType type, uint16_t bits) { return type == DType::F16 ? fp16_to_f32(bits) : bf16_to_f32(bits); }
 
 }  // namespace
 
 bool interleave_pays_off(DType type) {
-  if (type != DType::Q8_0 && type != DType::Q4_0) return false;
+  if (type != DType::Q8_0 && type != DType::Q4_0 && !is_half(type)) return false;
   const char* env = std::getenv("PX_REPACK");
   if (env && std::strcmp(env, "0") == 0) return false;
   return (hwy::SupportedTargets() & HWY_TARGETS & HWY_AVX3_DL) != 0;
@@ -38,6 +42,7 @@ bool interleave_pays_off(DType type) {
 
 size_t interleaved_group_bytes(DType type, int64_t cols) {
   check_type(type);
+  if (is_half(type)) return size_t(cols) * kInterleaveRows * 2;
   return size_t(cols / kQK) * size_t(kScaleBytes + quant_bytes(type));
 }
 
@@ -48,6 +53,17 @@ size_t interleaved_bytes(DType type, int64_t rows, int64_t cols) {
 
 void interleave_rows(DType type, const void* src, int64_t rows, int64_t cols, void* dst) {
   check_type(type);
+  if (is_half(type)) {
+    // Column c of group g: the 16 rows' values side by side; padding rows are +0.
+    auto* out = static_cast<uint16_t*>(dst);
+    const auto* in = static_cast<const uint16_t*>(src);
+    std::memset(out, 0, interleaved_bytes(type, rows, cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      uint16_t* group = out + (r / kInterleaveRows) * cols * kInterleaveRows + r % kInterleaveRows;
+      for (int64_t c = 0; c < cols; ++c) group[c * kInterleaveRows] = in[r * cols + c];
+    }
+    return;
+  }
   if (cols % kQK != 0) fail("interleave_rows: {} columns are not a whole number of blocks", cols);
   const int64_t nb = cols / kQK;
   const size_t src_row_bytes = row_bytes(type, cols);
@@ -80,6 +96,25 @@ void interleave_rows(DType type, const void* src, int64_t rows, int64_t cols, vo
 }
 
 namespace scalar {
+
+void interleaved_half_rows(const GroupRange& groups, const float* x, int64_t t0, int64_t t1, float* y,
+                           int64_t y_stride) {
+  const int64_t cols = groups.cols;
+  for (int64_t g = groups.g0; g < groups.g1; ++g) {
+    const auto* group = reinterpret_cast<const uint16_t*>(groups.data) + g * cols * kInterleaveRows;
+    for (int64_t r = 0; r < kInterleaveRows && g * kInterleaveRows + r < groups.rows; ++r) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* xt = x + t * cols;
+        float partial[kHalfPartials] = {};
+        for (int64_t c = 0; c < cols; ++c) {
+          const float w = half_value(groups.type, group[c * kInterleaveRows + r]);
+          partial[c % kHalfPartials] = std::fma(w, xt[c], partial[c % kHalfPartials]);
+        }
+        y[t * y_stride + g * kInterleaveRows + r] = (partial[0] + partial[1]) + (partial[2] + partial[3]);
+      }
+    }
+  }
+}
 
 void interleaved_rows(const GroupRange& groups, const QuantizedActivations& acts, int64_t t0,
                       int64_t t1, float* y, int64_t y_stride) {

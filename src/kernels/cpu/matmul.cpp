@@ -20,7 +20,7 @@
 namespace px {
 namespace {
 
-enum class Family { Float, Q8, KQuant, Interleaved };
+enum class Family { Float, Q8, KQuant, Interleaved, InterleavedHalf };
 
 Family family_of(DType type) {
   switch (type) {
@@ -45,7 +45,7 @@ struct MatmulJob {
   DType type;
   Family family;
   kernels::RowRange all_rows;
-  const uint8_t* interleaved;  // Family::Interleaved: the 16-row groups
+  const uint8_t* interleaved;  // Family::Interleaved / InterleavedHalf: the 16-row groups
   const float* x;
   const QuantizedActivations* acts;
   int64_t n_tokens;
@@ -55,7 +55,8 @@ struct MatmulJob {
   int64_t y_stride;
 
   // Rows are handed to threads in units: single rows, or whole groups of interleaved rows.
-  int64_t unit() const { return family == Family::Interleaved ? kernels::kInterleaveRows : 1; }
+  bool grouped() const { return family == Family::Interleaved || family == Family::InterleavedHalf; }
+  int64_t unit() const { return grouped() ? kernels::kInterleaveRows : 1; }
   int64_t units() const { return (all_rows_count() + unit() - 1) / unit(); }
   int64_t all_rows_count() const { return all_rows.r1; }
   void run_units(int64_t u0, int64_t u1) const {
@@ -63,7 +64,7 @@ struct MatmulJob {
   }
 
   void run(int64_t row_begin, int64_t row_end) const {
-    if (family == Family::Interleaved) return run_groups(row_begin, row_end);
+    if (grouped()) return run_groups(row_begin, row_end);
     for (int64_t p0 = row_begin; p0 < row_end; p0 += panel) {
       kernels::RowRange rows = all_rows;
       rows.r0 = p0;
@@ -75,7 +76,8 @@ struct MatmulJob {
           case Family::Float: kernels::float_rows(type, rows, x, t0, t1, y, y_stride); break;
           case Family::Q8: kernels::q8_rows(type, rows, *acts, t0, t1, y, y_stride); break;
           case Family::KQuant: kernels::kquant_rows(type, rows, *acts, t0, t1, y, y_stride); break;
-          case Family::Interleaved: break;  // run_groups
+          case Family::Interleaved:
+          case Family::InterleavedHalf: break;  // run_groups
         }
       }
     }
@@ -89,7 +91,12 @@ struct MatmulJob {
       const kernels::GroupRange groups{interleaved, type, all_rows_count(), all_rows.cols, g0,
                                        std::min(g_end, g0 + panel)};
       for (int64_t t0 = 0; t0 < n_tokens; t0 += tile) {
-        kernels::interleaved_rows(groups, *acts, t0, std::min(n_tokens, t0 + tile), y, y_stride);
+        const int64_t t1 = std::min(n_tokens, t0 + tile);
+        if (family == Family::Interleaved) {
+          kernels::interleaved_rows(groups, *acts, t0, t1, y, y_stride);
+        } else {
+          kernels::interleaved_half_rows(groups, x, t0, t1, y, y_stride);
+        }
       }
     }
   }
@@ -98,13 +105,15 @@ struct MatmulJob {
 MatmulJob make_job(const WeightView& w, Family family, const float* x, const QuantizedActivations* acts,
                    int64_t n_tokens, float* y) {
   if (family == Family::Q8 && w.interleaved) family = Family::Interleaved;
+  if (family == Family::Float && w.interleaved) family = Family::InterleavedHalf;
   const size_t bytes_per_row = row_bytes(w.type, w.cols);
   // Panels in rows, or in groups for interleaved matrices.
-  const size_t panel_unit_bytes = family == Family::Interleaved
+  const size_t panel_unit_bytes = family == Family::Interleaved || family == Family::InterleavedHalf
                                       ? kernels::interleaved_group_bytes(w.type, w.cols)
                                       : bytes_per_row;
   const int64_t token_bytes =
-      family == Family::Float ? w.cols * 4 : w.cols + w.cols / 16 * 2 + w.cols / 32 * 4;
+      family == Family::Float || family == Family::InterleavedHalf ? w.cols * 4
+                                                                   : w.cols + w.cols / 16 * 2 + w.cols / 32 * 4;
   return MatmulJob{w.type,
                    family,
                    kernels::RowRange{static_cast<const uint8_t*>(w.data), bytes_per_row, w.cols, 0, w.rows},

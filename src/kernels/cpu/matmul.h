@@ -17,8 +17,9 @@ struct WeightView {
   DType type = DType::F32;
   int64_t rows = 0;
   int64_t cols = 0;
-  // Optional copy of the same Q8_0 / Q4_0 matrix in 16-row groups (kernels/cpu/interleaved.h),
-  // made at load where it is faster; matmul then reads it instead of `data`.
+  // Optional copy of the same Q8_0 / Q4_0 / F16 / BF16 matrix in 16-row groups
+  // (kernels/cpu/interleaved.h), made at load where it is faster; matmul then reads it instead
+  // of `data`.
   const void* interleaved = nullptr;
 };
 

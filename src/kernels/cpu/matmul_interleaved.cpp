@@ -20,6 +20,10 @@ void InterleavedRows(const kernels::GroupRange& groups, const QuantizedActivatio
                      int64_t t1, float* y, int64_t y_stride) {
   kernels::scalar::interleaved_rows(groups, acts, t0, t1, y, y_stride);
 }
+void InterleavedHalfRows(const kernels::GroupRange& groups, const float* x, int64_t t0, int64_t t1, float* y,
+                         int64_t y_stride) {
+  kernels::scalar::interleaved_half_rows(groups, x, t0, t1, y, y_stride);
+}
 #else
 // Highway's AVX3_DL attributes name AVX-VNNI (VEX) but not AVX512-VNNI, which this target
 // requires of the CPU anyway; enabled here until the matching pop in HWY_AFTER_NAMESPACE.
@@ -110,6 +114,70 @@ void InterleavedRows(const kernels::GroupRange& groups, const QuantizedActivatio
   Groups<false>(groups, acts, t0, t1, y, y_stride);
 }
 
+// 16 half-precision weights of one column, widened to f32.
+template <bool kF16>
+HWY_INLINE __m512 LoadColumn(const uint16_t* p) {
+  const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  if constexpr (kF16) return _mm512_cvtph_ps(raw);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));  // bf16: the top half of f32
+}
+
+// One group of 16 half-precision rows times T tokens starting at t: per token kHalfPartials
+// accumulators, column c feeding partial c mod kHalfPartials.
+template <int T, bool kF16>
+HWY_INLINE void HalfGroupTile(const uint16_t* group, int64_t cols, const float* x, int64_t t, float* y,
+                              int64_t y_stride, __mmask16 rows_mask) {
+  constexpr int P = kernels::kHalfPartials;
+  __m512 acc[T][P];
+#pragma GCC unroll 8
+  for (int i = 0; i < T; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < P; ++j) acc[i][j] = _mm512_setzero_ps();
+  }
+  const float* xt = x + t * cols;
+  int64_t c = 0;
+  for (; c + P <= cols; c += P) {
+#pragma GCC unroll 4
+    for (int j = 0; j < P; ++j) {
+      const __m512 w = LoadColumn<kF16>(group + (c + j) * kernels::kInterleaveRows);
+#pragma GCC unroll 8
+      for (int i = 0; i < T; ++i) acc[i][j] = _mm512_fmadd_ps(w, _mm512_set1_ps(xt[i * cols + c + j]), acc[i][j]);
+    }
+  }
+  for (int j = 0; c < cols; ++c, ++j) {
+    const __m512 w = LoadColumn<kF16>(group + c * kernels::kInterleaveRows);
+#pragma GCC unroll 8
+    for (int i = 0; i < T; ++i) acc[i][j] = _mm512_fmadd_ps(w, _mm512_set1_ps(xt[i * cols + c]), acc[i][j]);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < T; ++i) {
+    const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]), _mm512_add_ps(acc[i][2], acc[i][3]));
+    _mm512_mask_storeu_ps(y + (t + i) * y_stride, rows_mask, sum);
+  }
+}
+
+template <bool kF16>
+void HalfGroups(const kernels::GroupRange& groups, const float* x, int64_t t0, int64_t t1, float* y,
+                int64_t y_stride) {
+  static_assert(kernels::kHalfPartials == 4, "the final sum is written for 4 partials");
+  const int64_t cols = groups.cols;
+  for (int64_t g = groups.g0; g < groups.g1; ++g) {
+    const auto* group = reinterpret_cast<const uint16_t*>(groups.data) + g * cols * kernels::kInterleaveRows;
+    const int64_t r0 = g * kernels::kInterleaveRows;
+    const int64_t valid = std::min<int64_t>(kernels::kInterleaveRows, groups.rows - r0);
+    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+    int64_t t = t0;
+    for (; t + 4 <= t1; t += 4) HalfGroupTile<4, kF16>(group, cols, x, t, y + r0, y_stride, mask);
+    for (; t < t1; ++t) HalfGroupTile<1, kF16>(group, cols, x, t, y + r0, y_stride, mask);
+  }
+}
+
+void InterleavedHalfRows(const kernels::GroupRange& groups, const float* x, int64_t t0, int64_t t1, float* y,
+                         int64_t y_stride) {
+  if (groups.type == DType::F16) return HalfGroups<true>(groups, x, t0, t1, y, y_stride);
+  HalfGroups<false>(groups, x, t0, t1, y, y_stride);
+}
+
 #endif  // HWY_TARGET != HWY_AVX3_DL
 }  // namespace px::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
@@ -117,10 +185,16 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace px::kernels {
 HWY_EXPORT(InterleavedRows);
+HWY_EXPORT(InterleavedHalfRows);
 
 void interleaved_rows(const GroupRange& groups, const QuantizedActivations& acts, int64_t t0, int64_t t1,
                       float* y, int64_t y_stride) {
   HWY_DYNAMIC_DISPATCH(InterleavedRows)(groups, acts, t0, t1, y, y_stride);
+}
+
+void interleaved_half_rows(const GroupRange& groups, const float* x, int64_t t0, int64_t t1, float* y,
+                           int64_t y_stride) {
+  HWY_DYNAMIC_DISPATCH(InterleavedHalfRows)(groups, x, t0, t1, y, y_stride);
 }
 
 }  // namespace px::kernels
