@@ -2,7 +2,7 @@
 // A ModelShard holds the weights of layers [begin, end) of a model, plus the token embedding
 // when it is the first shard and the output head when it is the last. Matrices stay in the
 // memory-mapped file; only the tensors of the shard are ever touched. Where the CPU has a
-// faster kernel for another layout (Q8_0 / Q4_0 with AVX-512 VNNI), the shard's matrices are
+// faster kernel for another layout (Q8_0 / Q4_0 / F16 / BF16 with AVX-512 VNNI), the shard's matrices are
 // also repacked once into that layout (kernels/cpu/interleaved.h).
 #include <cstdlib>
 #include <memory>
