@@ -37,7 +37,9 @@ bool interleave_pays_off(DType type) {
   if (type != DType::Q8_0 && type != DType::Q4_0 && !is_half(type)) return false;
   const char* env = std::getenv("PX_REPACK");
   if (env && std::strcmp(env, "0") == 0) return false;
-  return (hwy::SupportedTargets() & HWY_TARGETS & HWY_AVX3_DL) != 0;
+  // Quantized groups have a kernel for AVX-512 VNNI; half-precision ones also for AVX2.
+  const int64_t kernels = is_half(type) ? (HWY_AVX3_DL | HWY_AVX3 | HWY_AVX2) : HWY_AVX3_DL;
+  return (hwy::SupportedTargets() & HWY_TARGETS & kernels) != 0;
 }
 
 size_t interleaved_group_bytes(DType type, int64_t cols) {

@@ -35,8 +35,8 @@ namespace kernels {
 constexpr int64_t kInterleaveRows = 16;
 constexpr int kHalfPartials = 4;
 
-// Whether matrices of this type are worth interleaving on this CPU: Q8_0, Q4_0, F16 and BF16
-// where the CPU has AVX-512 VNNI (the target the interleaved kernels are written for).
+// Whether matrices of this type are worth interleaving on this CPU: Q8_0 and Q4_0 where it has
+// AVX-512 VNNI, F16 and BF16 where it has AVX2 (the targets the interleaved kernels exist for).
 // PX_REPACK=0 in the environment turns it off, to compare against the file's layout.
 bool interleave_pays_off(DType type);
 

@@ -1,8 +1,11 @@
-// The kernel over 16-row interleaved Q8_0 / Q4_0 matrices (layout in interleaved.h), written
-// for AVX-512 VNNI: one vpdpbusd multiplies 4 elements of 16 rows by the same 4 activation
-// bytes (broadcast), so a 32-element block of 16 rows is 8 dot products, one scale
-// conversion and one fused multiply-add per token. Every other target runs the plain C++
-// version (interleave_pays_off() only repacks where this target exists).
+// The kernels over 16-row interleaved matrices (layout in interleaved.h). Q8_0 / Q4_0, for
+// AVX-512 VNNI: one vpdpbusd multiplies 4 elements of 16 rows by the same 4 activation bytes
+// (broadcast), so a 32-element block of 16 rows is 8 dot products, one scale conversion and
+// one fused multiply-add per token. F16 / BF16, for AVX-512 and (in two 8-row halves) AVX2: a
+// column is one widening load and one fused multiply-add per token. Other targets run the
+// plain C++ versions (interleave_pays_off() only repacks where a kernel exists).
+#include <algorithm>
+
 #include "kernels/cpu/activations.h"
 #include "kernels/cpu/interleaved.h"
 #include "kernels/cpu/quant.h"
@@ -15,7 +18,67 @@
 
 HWY_BEFORE_NAMESPACE();
 namespace px::HWY_NAMESPACE {
-#if HWY_TARGET != HWY_AVX3_DL
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+// Quantized groups need VNNI (AVX3_DL); half-precision groups run in 256-bit halves here.
+void InterleavedRows(const kernels::GroupRange& groups, const QuantizedActivations& acts, int64_t t0,
+                     int64_t t1, float* y, int64_t y_stride) {
+  kernels::scalar::interleaved_rows(groups, acts, t0, t1, y, y_stride);
+}
+
+// 8 of a column's 16 half-precision weights, widened to f32.
+template <bool kF16>
+HWY_INLINE __m256 LoadHalfColumn(const uint16_t* p) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if constexpr (kF16) return _mm256_cvtph_ps(raw);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
+}
+
+// One group of 16 rows and one token: rows 0-7 and 8-15 in two registers, kHalfPartials
+// accumulators each (the same arithmetic as the AVX3_DL kernel and the plain C++ one).
+template <bool kF16>
+void HalfGroups(const kernels::GroupRange& groups, const float* x, int64_t t0, int64_t t1, float* y,
+                int64_t y_stride) {
+  constexpr int P = kernels::kHalfPartials;
+  static_assert(P == 4, "the final sum is written for 4 partials");
+  const int64_t cols = groups.cols;
+  for (int64_t g = groups.g0; g < groups.g1; ++g) {
+    const auto* group = reinterpret_cast<const uint16_t*>(groups.data) + g * cols * kernels::kInterleaveRows;
+    const int64_t r0 = g * kernels::kInterleaveRows;
+    const int64_t valid = std::min<int64_t>(kernels::kInterleaveRows, groups.rows - r0);
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* xt = x + t * cols;
+      __m256 lo[P], hi[P];
+      for (int j = 0; j < P; ++j) lo[j] = hi[j] = _mm256_setzero_ps();
+      int64_t c = 0;
+      for (; c + P <= cols; c += P) {
+#pragma GCC unroll 4
+        for (int j = 0; j < P; ++j) {
+          const uint16_t* column = group + (c + j) * kernels::kInterleaveRows;
+          const __m256 xv = _mm256_set1_ps(xt[c + j]);
+          lo[j] = _mm256_fmadd_ps(LoadHalfColumn<kF16>(column), xv, lo[j]);
+          hi[j] = _mm256_fmadd_ps(LoadHalfColumn<kF16>(column + 8), xv, hi[j]);
+        }
+      }
+      for (int j = 0; c < cols; ++c, ++j) {
+        const uint16_t* column = group + c * kernels::kInterleaveRows;
+        const __m256 xv = _mm256_set1_ps(xt[c]);
+        lo[j] = _mm256_fmadd_ps(LoadHalfColumn<kF16>(column), xv, lo[j]);
+        hi[j] = _mm256_fmadd_ps(LoadHalfColumn<kF16>(column + 8), xv, hi[j]);
+      }
+      alignas(32) float sums[kernels::kInterleaveRows];
+      _mm256_store_ps(sums, _mm256_add_ps(_mm256_add_ps(lo[0], lo[1]), _mm256_add_ps(lo[2], lo[3])));
+      _mm256_store_ps(sums + 8, _mm256_add_ps(_mm256_add_ps(hi[0], hi[1]), _mm256_add_ps(hi[2], hi[3])));
+      std::copy_n(sums, valid, y + t * y_stride + r0);
+    }
+  }
+}
+
+void InterleavedHalfRows(const kernels::GroupRange& groups, const float* x, int64_t t0, int64_t t1, float* y,
+                         int64_t y_stride) {
+  if (groups.type == DType::F16) return HalfGroups<true>(groups, x, t0, t1, y, y_stride);
+  HalfGroups<false>(groups, x, t0, t1, y, y_stride);
+}
+#elif HWY_TARGET != HWY_AVX3_DL
 void InterleavedRows(const kernels::GroupRange& groups, const QuantizedActivations& acts, int64_t t0,
                      int64_t t1, float* y, int64_t y_stride) {
   kernels::scalar::interleaved_rows(groups, acts, t0, t1, y, y_stride);
@@ -178,7 +241,7 @@ void InterleavedHalfRows(const kernels::GroupRange& groups, const float* x, int6
   HalfGroups<false>(groups, x, t0, t1, y, y_stride);
 }
 
-#endif  // HWY_TARGET != HWY_AVX3_DL
+#endif  // targets
 }  // namespace px::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
