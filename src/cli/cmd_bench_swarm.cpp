@@ -130,14 +130,13 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
   for (const Measurement& m : results) {
     if (m.setup == "1 stage") hop_us = (m.tpot_s - results[0].tpot_s) / 2 * 1e6;
   }
-  double two_stage_bound = 0;  // 2 stages vs the single node with half the threads, one stream
+  // 2 stages vs the single node with half the threads, one stream.
+  const Measurement *half_node = nullptr, *two_stages = nullptr;
   for (const Measurement& m : results) {
-    if (m.setup == "single node" && m.threads_per_stage * 2 == args.threads) {
-      for (const Measurement& two : results) {
-        if (two.setup == "2 stages") two_stage_bound = two.decode_tps / m.decode_tps;
-      }
-    }
+    if (m.setup == "single node" && m.threads_per_stage * 2 == args.threads) half_node = &m;
+    if (m.setup == "2 stages") two_stages = &m;
   }
+  const double two_stage_bound = half_node && two_stages ? two_stages->decode_tps / half_node->decode_tps : 0;
   if (args.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const Measurement& m : results) {

@@ -74,7 +74,7 @@ ModelShard::ModelShard(std::shared_ptr<const WeightSource> weights, LayerRange r
 }
 
 void ModelShard::interleave(WeightView& w) {
-  if (!w.data || !kernels::interleave_pays_off(w.type) || w.cols % 32 != 0) return;
+  if (!w.data || !kernels::interleave_pays_off(w.type)) return;
   const size_t bytes = (kernels::interleaved_bytes(w.type, w.rows, w.cols) + 63) / 64 * 64;
   std::unique_ptr<uint8_t, FreeBytes> copy(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
   if (!copy) fail("{}: out of memory repacking a {} x {} matrix", weights_->name(), w.rows, w.cols);
