@@ -63,6 +63,9 @@ void add_swarm_options(CLI::App* cmd, SwarmArgs& a) {
   cmd->add_option("--expire-ms", a.expire_ms, "A peer not heard from for this long is gone")->capture_default_str();
   cmd->add_option("--route-wait", a.route_wait_s, "Seconds a request waits for a pipeline covering the model")
       ->capture_default_str();
+  cmd->add_option("--progress-timeout", a.progress_timeout_s,
+                  "Seconds without a token before a request is re-routed (longer when its route's estimate "
+                  "says so; doubles per try; 0: off; default: twice the heartbeat deadline)");
   cmd->add_option("--drain", a.drain_s, "Seconds to finish in-flight work after SIGTERM")->capture_default_str();
 }
 
@@ -96,6 +99,13 @@ void run_swarm_node(const SwarmArgs& args) {
   config.expire_after = std::chrono::milliseconds(args.expire_ms);
   config.announce_period = std::chrono::milliseconds(std::max(50, args.expire_ms / 4));
   config.route_wait = std::chrono::milliseconds(int64_t(args.route_wait_s * 1000));
+  // Heartbeats find dead and stalled peers within their deadline; the watchdog is for what they
+  // cannot see (a message lost on a link that stayed up), so it waits twice as long.
+  const auto heartbeat_deadline = config.heartbeat_failures * (config.heartbeat_period + config.heartbeat_timeout);
+  config.progress_timeout =
+      args.progress_timeout_s >= 0
+          ? std::chrono::milliseconds(int64_t(args.progress_timeout_s * 1000))
+          : std::max<std::chrono::milliseconds>(std::chrono::seconds(1), 2 * heartbeat_deadline);
   config.wait_nodes = args.wait_nodes;
   config.max_queue = args.max_queue;
 

@@ -32,6 +32,7 @@ struct SwarmArgs {
   int heartbeat_ms = 500;
   int expire_ms = 4000;
   double route_wait_s = 30;
+  double progress_timeout_s = -1;  // < 0: twice the heartbeat deadline
   double drain_s = 30;
   std::string api_key;
   std::string model_name;

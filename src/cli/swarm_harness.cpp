@@ -69,7 +69,10 @@ StreamResult stream_completion(const std::string& api, nlohmann::json body, int 
       const std::string event = pending.substr(0, pos);
       if (event.rfind("data: {", 0) != 0) continue;
       const auto now = Clock::now();
-      r.worst_gap_s = std::max(r.worst_gap_s, std::chrono::duration<double>(now - last).count());
+      if (const double gap = std::chrono::duration<double>(now - last).count(); gap > r.worst_gap_s) {
+        r.worst_gap_s = gap;
+        r.worst_gap_end = now;
+      }
       last = now;
       const auto j = nlohmann::json::parse(event.substr(6), nullptr, false);
       if (j.is_discarded()) continue;

@@ -2,6 +2,7 @@
 // What `parallax bench-swarm` and `parallax chaos` share: starting `parallax` nodes on
 // 127.0.0.1 as child processes, waiting for a swarm to serve, and streaming completions from
 // its API with the arrival time of every chunk.
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,7 +37,8 @@ struct StreamResult {
   int chunks = 0;              // SSE data events that carried tokens (text, or logprobs when asked)
   double ttft_s = 0;           // first token
   double last_s = 0;           // last token
-  double worst_gap_s = 0;      // longest silence between two events
+  double worst_gap_s = 0;      // longest silence between two events (the first counted from the request)
+  std::chrono::steady_clock::time_point worst_gap_end{};  // when it ended
   std::string error;           // an error frame's message, or the transport's
 };
 

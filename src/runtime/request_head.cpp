@@ -9,9 +9,18 @@
 
 namespace px {
 
+// However routes keep going stale, a request is opened at most this often.
+constexpr int kMaxOpens = 100;
+
 struct RequestHead::Request {
   RequestId id = 0;                   // of the current attempt
-  int attempts = 1;
+  int attempts = 1;                   // opens that count against max_attempts
+  int opens = 1;
+  // The progress watchdog: when the request last got a token (or was opened), and how many
+  // times it has fired for it (each doubles the wait).
+  std::chrono::steady_clock::time_point last_progress = std::chrono::steady_clock::now();
+  int stalls = 0;
+  bool computing_history = true;      // opened, no token back yet: the route computes it all
   std::vector<int32_t> tokens;        // prompt, then generated
   int n_prompt = 0;
   int max_tokens = 0;
@@ -40,7 +49,7 @@ struct RequestHead::Request {
 // What to tell the pipeline once the head's lock is released (a pipeline may answer from
 // the calling thread).
 struct RequestHead::Action {
-  enum class Kind { Open, Append, Release };
+  enum class Kind { Open, Append, Release, Stalled };
   Kind kind = Kind::Release;
   RequestId request = 0;
   StageRequestSetup setup;
@@ -66,6 +75,12 @@ struct RequestHead::Action {
   }
   static Action release(RequestId request) {
     Action a;
+    a.request = request;
+    return a;
+  }
+  static Action stalled(RequestId request) {
+    Action a;
+    a.kind = Kind::Stalled;
     a.request = request;
     return a;
   }
@@ -131,6 +146,7 @@ std::shared_ptr<RequestStream> RequestHead::submit(std::vector<int32_t> prompt, 
     std::lock_guard lock(mutex_);
     if (closed_) fail("the engine is shutting down");
     r->id = next_id_++;
+    r->last_progress = std::chrono::steady_clock::now();  // not counting the wait for a pipeline
     if (r->max_tokens == 0) {
       finish(*r, FinishReason::Length, {}, actions);
       return channel;
@@ -157,7 +173,7 @@ void RequestHead::handle(const SampledToken& t, std::vector<Action>& actions) {
   if (it == requests_.end()) return;  // an earlier attempt's late answer, or a finished request
   Request& r = *it->second;
   if (t.no_route) return finish(r, FinishReason::Error, t.error, actions);  // it waited already
-  if (!t.error.empty()) return retry_or_fail(r, t.error, actions);
+  if (!t.error.empty()) return retry_or_fail(r, t.error, actions, /*counted=*/t.stale_node.empty());
   if (t.position != int32_t(r.tokens.size())) return;  // a duplicate: the token is already here
   if (r.channel->cancelled()) return finish(r, FinishReason::Cancelled, {}, actions);
   if (std::chrono::steady_clock::now() >= r.deadline) return finish(r, FinishReason::Timeout, {}, actions);
@@ -174,6 +190,8 @@ void RequestHead::accept_token(Request& r, const SampledToken& t, std::vector<Ac
       std::find(r.options.stop_tokens.begin(), r.options.stop_tokens.end(), token) != r.options.stop_tokens.end();
   if (stop_token) return finish(r, FinishReason::Stop, {}, actions);
   r.tokens.push_back(token);
+  r.last_progress = std::chrono::steady_clock::now();
+  r.computing_history = false;
   generated_tokens_total_.fetch_add(1);
   StreamEvent event;
   GeneratedToken generated{token, tokenizer_->token_piece(token), 0, {}};
@@ -203,13 +221,18 @@ void RequestHead::accept_token(Request& r, const SampledToken& t, std::vector<Ac
   actions.push_back(Action::append(r.id, t.position, token));
 }
 
-void RequestHead::retry_or_fail(Request& r, const std::string& error, std::vector<Action>& actions) {
-  if (r.attempts >= config_.max_attempts) return finish(r, FinishReason::Error, error, actions);
+void RequestHead::retry_or_fail(Request& r, const std::string& error, std::vector<Action>& actions, bool counted) {
+  if ((counted && r.attempts >= config_.max_attempts) || r.opens >= kMaxOpens) {
+    return finish(r, FinishReason::Error, error, actions);
+  }
   spdlog::warn("request {} failed on its pipeline ({}); retrying with its {} tokens", r.id, error, r.tokens.size());
   actions.push_back(Action::release(r.id));
   auto self = requests_.at(r.id);
   requests_.erase(r.id);
-  ++r.attempts;
+  if (counted) ++r.attempts;
+  ++r.opens;
+  r.last_progress = std::chrono::steady_clock::now();
+  r.computing_history = true;
   r.id = next_id_++;
   requests_.emplace(r.id, self);
   // The failed pipeline's stages may hold only part of the prefix: compute it all again.
@@ -240,9 +263,10 @@ void RequestHead::perform(std::vector<Action>& actions) {
         case Action::Kind::Open: entry_->open(std::move(a.setup), std::move(a.tokens)); break;
         case Action::Kind::Append: entry_->append(a.request, a.position, a.token); break;
         case Action::Kind::Release: entry_->release(a.request); break;
+        case Action::Kind::Stalled: entry_->stalled(a.request); break;
       }
     } catch (const std::exception& e) {
-      if (a.kind == Action::Kind::Release) continue;
+      if (a.kind == Action::Kind::Release || a.kind == Action::Kind::Stalled) continue;
       // No pipeline took it: the request ends here with the reason.
       std::vector<Action> more;
       {
@@ -275,10 +299,33 @@ void RequestHead::reap() {
     for (auto& r : ended) {
       finish(*r, r->channel->cancelled() ? FinishReason::Cancelled : FinishReason::Timeout, {}, actions);
     }
+    watch_progress(now, actions);
     if (actions.empty()) continue;
     lock.unlock();
     perform(actions);
     lock.lock();
+  }
+}
+
+void RequestHead::watch_progress(std::chrono::steady_clock::time_point now, std::vector<Action>& actions) {
+  if (config_.progress_timeout.count() <= 0 || !entry_) return;
+  const double floor = std::chrono::duration<double>(config_.progress_timeout).count();
+  std::vector<std::shared_ptr<Request>> stalled;
+  for (auto& [id, r] : requests_) {
+    const double silent = std::chrono::duration<double>(now - r->last_progress).count();
+    if (silent < floor * (1 << std::min(r->stalls, 16))) continue;  // cheap test first
+    // Positions the route still has to compute before the next token: the whole history
+    // after an open (prefix reuse is not counted on), one while decoding.
+    const int tokens = r->computing_history ? int(r->tokens.size()) : 1;
+    const double limit = std::max(floor, entry_->expected_seconds(id, tokens)) * (1 << std::min(r->stalls, 16));
+    if (silent >= limit) stalled.push_back(r);
+  }
+  for (auto& r : stalled) {
+    if (r->finished) continue;
+    const double silent = std::chrono::duration<double>(now - r->last_progress).count();
+    ++r->stalls;
+    actions.push_back(Action::stalled(r->id));  // before the release forgets the route
+    retry_or_fail(*r, fmt::format("no progress for {:.1f} s on its route", silent), actions, /*counted=*/false);
   }
 }
 

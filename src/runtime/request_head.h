@@ -35,6 +35,13 @@ class PipelineEntry {
   virtual int64_t queued() const = 0;
   // Adds running / KV / prefix-cache figures to the head's own counts.
   virtual void add_stats(EngineStats& stats) const = 0;
+  // How long the request's route should take to compute `tokens` positions and bring back a
+  // token (0: no estimate). The head's progress watchdog waits at least this long. Called with
+  // the head's lock held: it must not call back into the head.
+  virtual double expected_seconds(RequestId request, int tokens) const { return 0; }
+  // The watchdog gave up on the request's route (before releasing it): routes should avoid it
+  // until its peers show they are well.
+  virtual void stalled(RequestId request) {}
 };
 
 struct HeadConfig {
@@ -43,6 +50,10 @@ struct HeadConfig {
   int max_queue = 256;
   int max_attempts = 1;          // opens per request; more than 1 retries failed pipelines
   RequestId first_id = 1;        // ids are first_id, first_id + 1, ... (a swarm head mixes in its node id)
+  // Progress watchdog: a request that gets no token for this long (or longer, when its route's
+  // estimate says so) is opened again elsewhere, and the wait doubles for its next try. A lost
+  // message then costs a pause, never the request. 0: off (a local pipeline loses nothing).
+  std::chrono::milliseconds progress_timeout{0};
 };
 
 class RequestHead : public Engine {
@@ -69,7 +80,11 @@ class RequestHead : public Engine {
   struct Action;
   void handle(const SampledToken& token, std::vector<Action>& actions);
   void accept_token(Request& r, const SampledToken& token, std::vector<Action>& actions);
-  void retry_or_fail(Request& r, const std::string& error, std::vector<Action>& actions);
+  // `counted`: the failure counts against max_attempts. Not counted: the route, not the request,
+  // was at fault (a stage refused a plan that raced a change of the swarm, or the route went
+  // silent); such retries are bounded by their number and by the watchdog's growing waits.
+  void retry_or_fail(Request& r, const std::string& error, std::vector<Action>& actions, bool counted = true);
+  void watch_progress(std::chrono::steady_clock::time_point now, std::vector<Action>& actions);
   void finish(Request& r, FinishReason reason, std::string error, std::vector<Action>& actions);
   void perform(std::vector<Action>& actions);
   void reap();

@@ -238,7 +238,12 @@ void StageExecutor::apply(Event& e) {
     case Event::Kind::Chunks: {
       for (StageChunk& chunk : e.chunks) {
         const RequestId id = chunk.request;
-        if (shard_->is_first()) return fail_request(id, "the first stage takes no chunks");
+        if (shard_->is_first()) {
+          // (The stage host refuses routes that would bring chunks here; each request is failed
+          // on its own, never the rest of the message dropped with it.)
+          fail_request(id, "the first stage takes no chunks");
+          continue;
+        }
         Request* r = find(id);
         if (!r) {
           if (!chunk.setup) {

@@ -17,6 +17,17 @@ namespace px {
 // A request's identity across the swarm: unique per head (the head mixes its node id in).
 using RequestId = uint64_t;
 
+// One stage of a request's route, as the head chose it: which peer (by node id, not only by
+// address: a new process on a dead one's port is another peer) is to run which layers. A stage
+// whose id or range is not the hop's refuses the request rather than compute on a stale plan.
+struct RouteHop {
+  std::string address;
+  std::string node_id;
+  int32_t layer_begin = 0;
+  int32_t layer_end = 0;
+  bool operator==(const RouteHop&) const = default;
+};
+
 // What every stage learns about a request with its first chunk: the last stage samples with
 // it, the others only keep the token history.
 struct StageRequestSetup {
@@ -26,10 +37,10 @@ struct StageRequestSetup {
   int32_t top_logprobs = 0;          // 0..20
   uint64_t stream_id = 0;            // RNG stream of the request
   bool reuse_prefix = true;          // stage 0 may skip positions its prefix cache holds
-  // Where the request's rows go: opaque addresses the runtime only passes along. `hops` are
-  // the stages in layer order, `head` gets the sampled tokens. Empty in a single process.
+  // Where the request's rows go, which the runtime only passes along. `hops` are the stages in
+  // layer order, `head` (an address) gets the sampled tokens. Empty in a single process.
   std::string head;
-  std::vector<std::string> hops;
+  std::vector<RouteHop> hops;
 };
 
 // One request's rows between two stages: positions [begin, begin + tokens.size()).
@@ -52,6 +63,10 @@ struct SampledToken {
   int32_t token = -1;
   SampleInfo info;                   // logprob and alternatives when the request asked
   std::string error;                 // non-empty: the request failed on some stage
+  // With an error: the route was stale, not the request at fault — this node (by id) does not
+  // hold what the route expected of it (its range changed, or another process has its address).
+  // The head re-routes around it without counting an attempt.
+  std::string stale_node;
   bool no_route = false;             // (local to a head) no pipeline could take it in time
 };
 

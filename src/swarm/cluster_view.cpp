@@ -68,8 +68,20 @@ void ClusterView::update(const NodeAnnouncement& node, bool direct) {
     return;
   }
   if (node.sequence <= it->second.node.sequence) return;
+  const NodeAnnouncement& before = it->second.node;
+  // A refused route is believed again once the peer itself says where it stands, or once its
+  // range or state changes (a re-published copy of the old announcement does neither).
+  if (direct || node.layer_begin != before.layer_begin || node.layer_end != before.layer_end || node.state != before.state) {
+    it->second.stale = false;
+  }
   it->second.node = node;
   it->second.heard = now;
+}
+
+void ClusterView::mark_stale(const std::string& node_id) {
+  std::lock_guard lock(mutex_);
+  auto it = peers_.find(node_id);
+  if (it != peers_.end()) it->second.stale = true;
 }
 
 void ClusterView::remove(const std::string& node_id) {
@@ -118,7 +130,7 @@ std::optional<ChosenRoute> ClusterView::choose_route(const std::vector<std::stri
   std::vector<NodeAnnouncement> ready;
   std::vector<int> in_flight;
   for (const auto& [id, p] : peers_) {
-    if (!is_live(p, now) || p.node.state != "ready" || p.node.layer_end <= p.node.layer_begin) continue;
+    if (!is_live(p, now) || p.stale || p.node.state != "ready" || p.node.layer_end <= p.node.layer_begin) continue;
     if (std::find(avoid.begin(), avoid.end(), id) != avoid.end()) continue;
     ready.push_back(p.node);
     in_flight.push_back(p.in_flight);

@@ -44,6 +44,9 @@ class ClusterView {
   // DHT are ignored; only a newer one (it came back) brings it back.
   void remove(const std::string& node_id);
   void set_rtt(const std::string& node_id, double seconds);
+  // A stage refused a route naming this peer with a range it does not hold (or an id no longer
+  // at its address): no route goes through it until a newer announcement from it arrives.
+  void mark_stale(const std::string& node_id);
 
   // Peers heard from within expire_after, serving this model, not leaving.
   std::vector<NodeAnnouncement> live() const;
@@ -71,6 +74,7 @@ class ClusterView {
     double rtt_seconds = -1;   // unknown until measured
     int in_flight = 0;         // this node's requests through the peer
     int64_t routed = 0;        // this node's requests ever routed through the peer
+    bool stale = false;        // a stage refused a route built on this announcement
   };
   struct RecentRoute {
     RequestId request;

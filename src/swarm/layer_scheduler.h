@@ -3,9 +3,13 @@
 // announcements. Pure planning (plan_assignments) plus the bookkeeping of assignments sent
 // and not yet announced back. It moves as few layers as possible:
 //  - while ready stages cover the model, nobody moves: a node that joins gets the whole model
-//    if it can hold it (a pipeline of its own), else a replica of the most loaded range it can
-//    hold; a node that leaves takes only its replica with it;
-//  - when coverage is lost (or at the start), the full allocation (allocate_layers) runs over
+//    if it can hold it (a pipeline of its own), else a replica of the range with the fewest
+//    replicas it can hold (the busiest among equals): it restores the pipeline a failure broke,
+//    and keeps a spare of every range so one fault does not uncover a layer;
+//  - when coverage is lost, the gap is repaired where it is: the ranges still in service stay,
+//    and only the fewest new stages are loaded, by joining nodes or else by replicas whose range
+//    another node still holds;
+//  - at the start, or when no repair exists, the full allocation (allocate_layers) runs over
 //    every assignable node, and only nodes whose range changes are told.
 #include <chrono>
 #include <map>

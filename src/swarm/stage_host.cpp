@@ -9,10 +9,11 @@
 
 namespace px::swarm {
 
-StageHost::StageHost(std::string model_path, std::string self_address, int n_threads, StageConfig config,
-                     MessageSender& sender)
+StageHost::StageHost(std::string model_path, std::string self_address, std::string self_id, int n_threads,
+                     StageConfig config, MessageSender& sender)
     : model_path_(std::move(model_path)),
       self_address_(std::move(self_address)),
+      self_id_(std::move(self_id)),
       config_(config),
       sender_(sender),
       pool_(std::make_unique<ThreadPool>(n_threads)) {}
@@ -26,23 +27,23 @@ StageHost::~StageHost() {
 void StageHost::assign(LayerRange range) {
   std::shared_ptr<const ModelShard> shard;
   if (range.end > range.begin) shard = ModelShard::load(model_path_, range);  // before anything changes
-  std::unique_lock lock(stage_mutex_);
-  if (executor_) executor_->stop();
-  executor_.reset();
-  shard_ = std::move(shard);
-  if (shard_) {
-    StageConfig config = config_;
-    config.context_size = std::min(config.context_size, shard_->config().n_ctx_train);
-    executor_ = std::make_unique<StageExecutor>(shard_, *pool_, config, *this);
-  }
-  lock.unlock();
-  // The requests that passed through the old range are lost here: their heads retry.
   std::map<RequestId, Hops> lost;
   {
+    std::unique_lock lock(stage_mutex_);
+    if (executor_) executor_->stop();
+    executor_.reset();
+    shard_ = std::move(shard);
+    if (shard_) {
+      StageConfig config = config_;
+      config.context_size = std::min(config.context_size, shard_->config().n_ctx_train);
+      executor_ = std::make_unique<StageExecutor>(shard_, *pool_, config, *this);
+    }
+    // The requests that passed through the old range are lost here (their heads retry); routes
+    // learned from now on were checked against the new range.
     std::lock_guard routes_lock(routes_mutex_);
     lost.swap(routes_);
   }
-  for (const auto& [id, hops] : lost) fail_to_head(hops.head, id, "the stage was reassigned");
+  for (const auto& [id, hops] : lost) fail_to_head(hops.head, id, "the stage was reassigned", self_id_);
   spdlog::info("holding layers [{}, {})", range.begin, range.end);
 }
 
@@ -62,13 +63,32 @@ size_t StageHost::requests() const {
   return routes_.size();
 }
 
+std::string StageHost::mismatch(const RouteHop& hop) const {
+  if (hop.node_id != self_id_) {
+    return fmt::format("{} is node {}, not node {} the route names", self_address_, self_id_, hop.node_id);
+  }
+  if (!shard_) return fmt::format("{} holds no layers (the route expects [{}, {}))", self_address_, hop.layer_begin, hop.layer_end);
+  const LayerRange held = shard_->range();
+  if (held.begin != hop.layer_begin || held.end != hop.layer_end) {
+    return fmt::format("{} holds layers [{}, {}), not [{}, {}) as the route expects", self_address_, held.begin,
+                       held.end, hop.layer_begin, hop.layer_end);
+  }
+  return {};
+}
+
 bool StageHost::learn(const StageRequestSetup& setup) {
-  const auto self = std::find(setup.hops.begin(), setup.hops.end(), self_address_);
+  // This node's hop: the one at its address (a route passes a peer once).
+  const auto self = std::find_if(setup.hops.begin(), setup.hops.end(),
+                                 [&](const RouteHop& h) { return h.address == self_address_; });
   if (self == setup.hops.end()) {
     fail_to_head(setup.head, setup.id, fmt::format("{} is not on the request's route", self_address_));
     return false;
   }
-  Hops hops{setup.head, self + 1 == setup.hops.end() ? std::string() : *(self + 1)};
+  if (const std::string why = mismatch(*self); !why.empty()) {
+    fail_to_head(setup.head, setup.id, why, self->node_id);
+    return false;
+  }
+  Hops hops{setup.head, self + 1 == setup.hops.end() ? std::string() : (self + 1)->address};
   std::lock_guard lock(routes_mutex_);
   routes_[setup.id] = std::move(hops);
   return true;
@@ -76,11 +96,12 @@ bool StageHost::learn(const StageRequestSetup& setup) {
 
 void StageHost::on_open(OpenMessage message) {
   std::shared_lock lock(stage_mutex_);
-  if (!executor_ || !shard_->is_first()) {
-    fail_to_head(message.setup.head, message.setup.id, fmt::format("{} does not hold layer 0", self_address_));
+  const StageRequestSetup& setup = message.setup;
+  if (setup.hops.empty() || setup.hops.front().address != self_address_) {
+    fail_to_head(setup.head, setup.id, fmt::format("{} is not the first stage of the request's route", self_address_));
     return;
   }
-  if (!learn(message.setup)) return;
+  if (!learn(setup)) return;
   executor_->open(std::move(message.setup), std::move(message.prompt));
 }
 
@@ -93,16 +114,13 @@ void StageHost::on_chunks(ChunksMessage message) {
   std::shared_lock lock(stage_mutex_);
   std::vector<StageChunk> accepted;
   for (StageChunk& chunk : message.chunks) {
-    if (chunk.setup && !learn(*chunk.setup)) continue;
-    if (!executor_) {
-      std::string head;
-      {
-        std::lock_guard routes_lock(routes_mutex_);
-        auto it = routes_.find(chunk.request);
-        if (it != routes_.end()) head = it->second.head;
-      }
-      if (!head.empty()) fail_to_head(head, chunk.request, fmt::format("{} holds no layers", self_address_));
-      continue;
+    if (chunk.setup) {
+      if (!learn(*chunk.setup)) continue;
+    } else {
+      std::lock_guard routes_lock(routes_mutex_);
+      // Not learned here (the range changed since, or this process is new on the address): its
+      // head has been told already, by the reassignment or by the failure of the old node.
+      if (!routes_.count(chunk.request)) continue;
     }
     accepted.push_back(std::move(chunk));
   }
@@ -173,11 +191,13 @@ void StageHost::released(RequestId request, bool final) {
   if (!next.empty()) sender_.send(next, ReleaseMessage{request});
 }
 
-void StageHost::fail_to_head(const std::string& head, RequestId request, const std::string& error) {
+void StageHost::fail_to_head(const std::string& head, RequestId request, const std::string& error,
+                             const std::string& stale_node) {
   if (head.empty()) return;
   SampledToken t;
   t.request = request;
   t.error = error;
+  t.stale_node = stale_node;
   sender_.send(head, TokensMessage{{std::move(t)}});
 }
 

@@ -3,7 +3,10 @@
 // from this node's own copy of the model), runs them with a StageExecutor, and passes what the
 // executor produces along each request's route — chunks to the next stage, tokens to the
 // request's head. A new assignment swaps the shard without restarting the process; requests
-// caught on the old range fail back to their heads, which retry elsewhere.
+// caught on the old range fail back to their heads, which retry elsewhere. Work meant for what
+// this node no longer is (a route naming another node id, or another range: plans that raced a
+// reassignment or a restart on the same port) is refused back to the head as a stale route,
+// never computed and never dropped in silence.
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,7 +26,7 @@ namespace px::swarm {
 
 class StageHost : public StageSink {
  public:
-  StageHost(std::string model_path, std::string self_address, int n_threads, StageConfig config,
+  StageHost(std::string model_path, std::string self_address, std::string self_id, int n_threads, StageConfig config,
             MessageSender& sender);
   ~StageHost() override;
 
@@ -50,13 +53,18 @@ class StageHost : public StageSink {
     std::string head;
     std::string next;  // empty on the last stage
   };
-  // Where the request goes after this stage; false (and an error to its head) when this node
-  // is not on the route.
+  // Where the request goes after this stage; false (and a stale-route refusal to its head) when
+  // the route does not name this node, by id, with the range it holds now. Call with
+  // stage_mutex_ held (shared), so the range cannot change meanwhile.
   bool learn(const StageRequestSetup& setup);
-  void fail_to_head(const std::string& head, RequestId request, const std::string& error);
+  // Why this node cannot be `hop` (empty when it can): another node's id, or another range.
+  std::string mismatch(const RouteHop& hop) const;
+  void fail_to_head(const std::string& head, RequestId request, const std::string& error,
+                    const std::string& stale_node = {});
 
   const std::string model_path_;
   const std::string self_address_;
+  const std::string self_id_;
   const StageConfig config_;
   MessageSender& sender_;
   std::unique_ptr<ThreadPool> pool_;

@@ -24,13 +24,14 @@ bool SwarmEntry::try_start(StageRequestSetup& setup, std::vector<int32_t>& token
   const std::optional<ChosenRoute> route = view_.choose_route();
   if (!route) return false;
   InFlight f;
+  f.cost_seconds = route->cost_seconds;
   setup.head = config_.self_address;
   setup.hops.clear();
   for (const NodeAnnouncement& stage : route->stages) {
-    setup.hops.push_back(stage.address);
+    setup.hops.push_back({stage.address, stage.node_id, stage.layer_begin, stage.layer_end});
     f.node_ids.push_back(stage.node_id);
   }
-  f.first_hop = setup.hops.front();
+  f.first_hop = setup.hops.front().address;
   const RequestId id = setup.id;
   view_.route_started(f.node_ids, id);
   {
@@ -63,7 +64,7 @@ void SwarmEntry::retry_waiting() {
     for (Waiting& w : batch) {
       if (try_start(w.setup, w.tokens)) continue;
       if (now >= w.deadline) {
-        head_.on_tokens({SampledToken{w.setup.id, 0, -1, {}, no_cover_message(), /*no_route=*/true}});
+        head_.on_tokens({SampledToken{w.setup.id, 0, -1, {}, no_cover_message(), /*stale_node=*/{}, /*no_route=*/true}});
         continue;
       }
       still.push_back(std::move(w));
@@ -102,6 +103,41 @@ void SwarmEntry::release(RequestId request) {
 
 void SwarmEntry::fail(RequestId request, const std::string& error) {
   head_.on_tokens({SampledToken{request, 0, -1, {}, error}});
+}
+
+void SwarmEntry::on_tokens(std::vector<SampledToken> tokens) {
+  bool stale = false;
+  for (const SampledToken& t : tokens) {
+    if (t.error.empty() || t.stale_node.empty()) continue;
+    spdlog::info("route of request {} was stale ({}); routing around node {}", t.request, t.error, t.stale_node);
+    view_.mark_stale(t.stale_node);
+    stale = true;
+  }
+  if (stale && config_.on_stale_route) config_.on_stale_route();
+  head_.on_tokens(std::move(tokens));
+}
+
+double SwarmEntry::expected_seconds(RequestId request, int tokens) const {
+  std::lock_guard lock(mutex_);
+  auto it = in_flight_.find(request);
+  if (it == in_flight_.end()) return 0;
+  // Prefill runs many positions per pass (about 8 times a decoded token's rate on a CPU, less
+  // counted here); then the margin of 4 covers batching with other requests and noise.
+  return 4 * it->second.cost_seconds * (1 + tokens / 8.0);
+}
+
+void SwarmEntry::stalled(RequestId request) {
+  std::vector<std::string> nodes;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = in_flight_.find(request);
+    if (it == in_flight_.end()) return;
+    nodes = it->second.node_ids;
+  }
+  spdlog::warn("request {} made no progress on its route; routing around its {} stages until they answer", request,
+               nodes.size());
+  for (const std::string& id : nodes) view_.mark_stale(id);
+  if (config_.on_stale_route) config_.on_stale_route();
 }
 
 void SwarmEntry::peer_failed(const std::string& node_id) {

@@ -7,6 +7,7 @@
 // fails, the requests on it fail back to the head, which opens them again elsewhere.
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -22,6 +23,8 @@ namespace px::swarm {
 struct SwarmEntryConfig {
   std::string self_address;                        // where last stages send tokens
   std::chrono::milliseconds route_wait{30000};     // how long a request may wait for a pipeline
+  // A stage refused a route as stale: the node should ask its peers where they stand now.
+  std::function<void()> on_stale_route;
 };
 
 class SwarmEntry : public PipelineEntry {
@@ -35,6 +38,13 @@ class SwarmEntry : public PipelineEntry {
   int64_t queued() const override;
   bool wait_until_available(std::string& why) override;
   void add_stats(EngineStats& stats) const override;
+  double expected_seconds(RequestId request, int tokens) const override;
+  // The request's route went silent: its stages get no routes until they answer a heartbeat.
+  void stalled(RequestId request) override;
+
+  // Tokens (and failures) from last stages, for the head. A failure that names a stale node
+  // keeps routes off that node until it announces itself again.
+  void on_tokens(std::vector<SampledToken> tokens);
 
   // A peer is gone (stream broken, heartbeats lost): every request routed through it fails
   // back to the head, which retries on another pipeline.
@@ -44,6 +54,7 @@ class SwarmEntry : public PipelineEntry {
   struct InFlight {
     std::string first_hop;
     std::vector<std::string> node_ids;
+    double cost_seconds = 0;      // the router's estimate of one token through the route
   };
   struct Waiting {
     StageRequestSetup setup;

@@ -117,7 +117,7 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
   view_ = std::make_unique<ClusterView>(view);
 
   if (config_.worker) {
-    stage_ = std::make_unique<StageHost>(config_.model_path, address(), config_.threads, config_.stage,
+    stage_ = std::make_unique<StageHost>(config_.model_path, address(), id_, config_.threads, config_.stage,
                                          static_cast<MessageSender&>(*this));
     if (config_.layers) {
       stage_->assign(*config_.layers);
@@ -133,10 +133,15 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
     head.max_queue = config_.max_queue;
     head.max_attempts = config_.max_attempts;
     head.first_id = (std::stoull(id_, nullptr, 16) & 0xffffffull) << 40;  // ids unique across heads
+    head.progress_timeout = config_.progress_timeout;
     head_ = std::make_shared<RequestHead>(model.tokenizer, head, model_id_);
     SwarmEntryConfig entry;
     entry.self_address = address();
     entry.route_wait = config_.route_wait;
+    entry.on_stale_route = [this] {
+      heartbeat_now_ = true;  // learn where the peers stand now
+      loop_wake_.notify_all();
+    };
     entry_ = std::make_unique<SwarmEntry>(*view_, static_cast<MessageSender&>(*this), *head_, entry);
     head_->connect(*entry_);
   }
@@ -186,6 +191,7 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
     }
   });
   threads_.emplace_back([this] { heartbeat_loop(); });
+  if (stage_) threads_.emplace_back([this] { load_loop(); });
   threads_.emplace_back([this] { scheduler_loop(); });  // acts only while this node is the scheduler
   spdlog::info("node {} at {} ({}), model {} ({} layers)", id_, address(),
                config_.worker ? (config_.layers ? fmt::format("layers {}:{}", config_.layers->begin, config_.layers->end)
@@ -200,6 +206,11 @@ SwarmNode::~SwarmNode() {
     stopping_ = true;
   }
   loop_wake_.notify_all();
+  {
+    std::lock_guard lock(load_mutex_);
+    load_stopping_ = true;
+  }
+  load_wake_.notify_all();
   for (auto& t : threads_) t.join();
   server_->shutdown();   // no handler runs after this
   local_->stop();        // ... nor a message to itself
@@ -300,6 +311,15 @@ void SwarmNode::heartbeat_loop() {
           view_->set_rtt(id_, hb.rtt_seconds);  // its own stage is reached over gRPC too
           continue;
         }
+        if (hb.node.node_id != peer.node_id) {
+          // Another process answers at the peer's address (it died and something was started on
+          // its port): the peer is gone, and what was routed through it fails over now.
+          spdlog::warn("peer {} at {} is gone: node {} answers there now", peer.node_id, peer.address, hb.node.node_id);
+          missed_heartbeats_.erase(peer.node_id);
+          peer_failed(peer.node_id);
+          if (hb.node.node_id != id_) view_->update(hb.node, /*direct=*/true);
+          continue;
+        }
         view_->update(hb.node, /*direct=*/true);
         view_->set_rtt(peer.node_id, hb.rtt_seconds);
         missed_heartbeats_.erase(peer.node_id);
@@ -357,12 +377,15 @@ void SwarmNode::scheduler_loop() {
       lock.lock();
       continue;
     }
-    // Assignments sent but not yet announced back hold further planning (10 s at most).
+    // Assignments sent but not yet announced back hold further planning: until the node is
+    // ready with its range, gone, or visibly not loading (it failed) after a moment to announce.
     std::erase_if(pending_, [&](const auto& p) {
       const auto node = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n.node_id == p.first; });
-      const bool done = node != nodes.end() && node->state == "ready" && node->layer_begin == p.second.first.begin &&
+      if (node == nodes.end()) return true;
+      const auto age = now - p.second.second;
+      const bool done = node->state == "ready" && node->layer_begin == p.second.first.begin &&
                         node->layer_end == p.second.first.end;
-      return done || node == nodes.end() || now - p.second.second > std::chrono::seconds(10);
+      return done || (node->state != "loading" && age > std::chrono::seconds(2)) || age > std::chrono::seconds(120);
     });
     if (pending_.empty()) {
       try {
@@ -373,7 +396,7 @@ void SwarmNode::scheduler_loop() {
           Assignment a{model_id_, range.begin, range.end, assignment_epoch_};
           spdlog::info("scheduler: node {} gets layers [{}, {})", node_id, range.begin, range.end);
           try {
-            const AssignReply reply = client(node->address)->assign(a, std::chrono::seconds(30));
+            const AssignReply reply = client(node->address)->assign(a, config_.heartbeat_timeout);
             if (reply.ok) {
               pending_[node_id] = {range, now};
             } else {
@@ -436,13 +459,15 @@ void SwarmNode::on_pipeline(PipelineMessage message) {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, OpenMessage>) {
           if (stage_) return stage_->on_open(std::move(m));
-          send(m.setup.head, TokensMessage{{SampledToken{m.setup.id, 0, -1, {}, address() + " holds no layers"}}});
+          SampledToken refusal{m.setup.id, 0, -1, {}, address() + " holds no layers", {}};
+          if (!m.setup.hops.empty()) refusal.stale_node = m.setup.hops.front().node_id;
+          send(m.setup.head, TokensMessage{{std::move(refusal)}});
         } else if constexpr (std::is_same_v<T, AppendMessage>) {
           if (stage_) stage_->on_append(m);
         } else if constexpr (std::is_same_v<T, ChunksMessage>) {
           if (stage_) stage_->on_chunks(std::move(m));
         } else if constexpr (std::is_same_v<T, TokensMessage>) {
-          if (head_) head_->on_tokens(std::move(m.tokens));
+          if (entry_) entry_->on_tokens(std::move(m.tokens));
         } else if constexpr (std::is_same_v<T, ReleaseMessage>) {
           if (stage_) stage_->on_release(m);
         }
@@ -459,23 +484,50 @@ AssignReply SwarmNode::on_assign(const Assignment& a) {
   if (a.model_id != model_id_) return {false, fmt::format("this node serves model {}, not {}", model_id_, a.model_id)};
   if (!stage_) return {false, "this node holds no layers (--no-worker)"};
   if (config_.layers) return {false, fmt::format("pinned to layers {}:{}", config_.layers->begin, config_.layers->end)};
+  if (a.layer_begin < 0 || a.layer_end > n_layers_ || a.layer_begin > a.layer_end) {
+    return {false, fmt::format("[{}, {}) is not a range of the model's {} layers", a.layer_begin, a.layer_end, n_layers_)};
+  }
   {
     std::lock_guard lock(state_mutex_);
     if (a.epoch < assignment_epoch_) return {false, "an older assignment"};
     assignment_epoch_ = a.epoch;
     state_ = "loading";
   }
-  announce();
-  try {
-    stage_->assign({a.layer_begin, a.layer_end});
-  } catch (const Error& e) {
-    set_state(stage_->range() ? "ready" : "joining");
-    announce();
-    return {false, e.what()};
+  {
+    // Loading a shard can take long (a large model from disk): the scheduler is answered now
+    // and watches the announcements, so a slow or stalled node never holds up its planning.
+    std::lock_guard lock(load_mutex_);
+    next_load_ = LayerRange{a.layer_begin, a.layer_end};
   }
-  set_state("ready");
+  load_wake_.notify_all();
   announce();
   return {true, {}};
+}
+
+void SwarmNode::load_loop() {
+  std::unique_lock lock(load_mutex_);
+  for (;;) {
+    load_wake_.wait(lock, [&] { return load_stopping_ || next_load_.has_value(); });
+    if (load_stopping_) return;
+    const LayerRange range = *next_load_;
+    next_load_.reset();
+    lock.unlock();
+    bool ok = true;
+    try {
+      stage_->assign(range);
+    } catch (const Error& e) {
+      spdlog::error("cannot hold layers [{}, {}): {}", range.begin, range.end, e.what());
+      ok = false;
+    }
+    lock.lock();
+    if (next_load_) continue;  // a newer assignment came meanwhile: it decides the state
+    lock.unlock();
+    set_state(ok || stage_->range() ? "ready" : "joining");
+    announce();
+    heartbeat_now_ = true;  // tell the peers (the scheduler, the heads) at once
+    loop_wake_.notify_all();
+    lock.lock();
+  }
 }
 
 void SwarmNode::on_abort(RequestId request) {

@@ -59,7 +59,8 @@ struct SwarmNodeConfig {
   std::chrono::milliseconds heartbeat_timeout{1000};
   int heartbeat_failures = 2;               // consecutive misses before a peer counts as failed
   std::chrono::milliseconds route_wait{30000};
-  int max_attempts = 5;                     // a request's opens, across failures
+  int max_attempts = 5;                     // a request's opens, across failures of its pipelines
+  std::chrono::milliseconds progress_timeout{0};  // the head's progress watchdog (HeadConfig); 0: off
   int wait_nodes = 1;                       // scheduler: assignable nodes before the first allocation
   int max_queue = 256;
 };
@@ -98,6 +99,7 @@ class SwarmNode : private PeerHandler, private MessageSender {
   void refresh_from_dht();
   void heartbeat_loop();
   void scheduler_loop();
+  void load_loop();  // loads assigned shards, newest assignment first
   // The deterministic rule for who runs allocation (see the .cpp).
   bool should_schedule(const std::vector<NodeAnnouncement>& nodes) const;
   void peer_failed(const std::string& node_id);
@@ -141,6 +143,10 @@ class SwarmNode : private PeerHandler, private MessageSender {
   std::atomic<bool> heartbeat_now_{false};
   std::vector<NodeAnnouncement> introductions_;     // joiners to announce to the others (loop_mutex_)
   std::map<std::string, int> missed_heartbeats_;
+  std::mutex load_mutex_;
+  std::condition_variable load_wake_;
+  std::optional<LayerRange> next_load_;             // an assignment not loaded yet (load_mutex_)
+  bool load_stopping_ = false;
   std::mutex clients_mutex_;
   std::map<std::string, std::shared_ptr<PeerClient>> clients_;
   std::vector<std::thread> threads_;

@@ -168,7 +168,13 @@ void encode_setup(const StageRequestSetup& in, v1::StageRequestSetup& out) {
   out.set_stream_id(in.stream_id);
   out.set_reuse_prefix(in.reuse_prefix);
   out.set_head(wire_text(in.head, kMaxAddressLength));
-  for (const std::string& hop : in.hops) out.add_hops(wire_text(hop, kMaxAddressLength));
+  for (const RouteHop& hop : in.hops) {
+    v1::RouteHop& h = *out.add_hops();
+    h.set_address(wire_text(hop.address, kMaxAddressLength));
+    h.set_node_id(wire_text(hop.node_id, kMaxIdLength));
+    h.set_layer_begin(hop.layer_begin);
+    h.set_layer_end(hop.layer_end);
+  }
 }
 
 StageRequestSetup decode_setup(const v1::StageRequestSetup& in) {
@@ -185,9 +191,17 @@ StageRequestSetup decode_setup(const v1::StageRequestSetup& in) {
   out.head = in.head();
   check_count("hops", size_t(in.hops_size()), kMaxHops);
   out.hops.reserve(in.hops_size());
-  for (const std::string& hop : in.hops()) {
-    check_length("hop", hop, kMaxAddressLength);
-    out.hops.push_back(hop);
+  for (const v1::RouteHop& hop : in.hops()) {
+    check_length("hop address", hop.address(), kMaxAddressLength);
+    check_length("hop node id", hop.node_id(), kMaxIdLength);
+    check_range("hop layer_begin", hop.layer_begin(), 0, kMaxLayers - 1);
+    check_range("hop layer_end", hop.layer_end(), hop.layer_begin() + 1, kMaxLayers);
+    // A route is a chain: from layer 0, each stage beginning where the one before ended.
+    const int32_t expected_begin = out.hops.empty() ? 0 : out.hops.back().layer_end;
+    if (hop.layer_begin() != expected_begin)
+      fail("hop {} begins at layer {}, expected {} (a route is a chain from layer 0)", out.hops.size(),
+           hop.layer_begin(), expected_begin);
+    out.hops.push_back({hop.address(), hop.node_id(), hop.layer_begin(), hop.layer_end()});
   }
   return out;
 }
@@ -256,6 +270,7 @@ void encode_sampled(const SampledToken& in, v1::SampledToken& out) {
     top.set_logprob(alternative.logprob);
   }
   out.set_error(wire_text(in.error, kMaxErrorLength));
+  out.set_stale_node(wire_text(in.stale_node, kMaxIdLength));
 }
 
 SampledToken decode_sampled(const v1::SampledToken& in) {
@@ -265,6 +280,9 @@ SampledToken decode_sampled(const v1::SampledToken& in) {
   out.position = in.position();
   check_length("error", in.error(), kMaxErrorLength);
   out.error = in.error();
+  check_length("stale_node", in.stale_node(), kMaxIdLength);
+  if (!in.stale_node().empty() && out.error.empty()) fail("stale_node without an error");
+  out.stale_node = in.stale_node();
   // A failure carries no token (-1); a success a real one.
   check_range("token", in.token(), out.error.empty() ? 0 : -1, std::numeric_limits<int32_t>::max());
   out.token = in.token();

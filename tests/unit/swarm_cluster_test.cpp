@@ -162,5 +162,51 @@ TEST(LayerScheduler, LostCoverageReallocatesButNotPinnedNodes) {
   EXPECT_TRUE(covers_model({node("0000000000000011", 0, 4), node("0000000000000012", 4, 8)}, 8));
 }
 
+
+TEST(LayerScheduler, AJoinerRestoresTheRangeWithTheFewestReplicas) {
+  // Two pipelines [0, 4) + [4, 8); a failure took one [0, 4). The newcomer restores that
+  // pipeline, although [4, 8) is the slower range.
+  std::vector<NodeAnnouncement> nodes = {node("0000000000000021", 0, 4), node("0000000000000022", 4, 8),
+                                         node("0000000000000023", 4, 8), node("0000000000000024", 0, 0, "joining")};
+  nodes[1].layers_per_second = nodes[2].layers_per_second = 100;
+  nodes[3].free_memory = 500e6;  // 4 layers
+  const auto plan = plan_assignments(nodes, {}, policy());
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_EQ(plan.at("0000000000000024"), (LayerRange{0, 4}));
+}
+
+TEST(LayerScheduler, LostCoverageIsRepairedWhereItIsWithoutMovingTheSurvivors) {
+  // Both holders of [0, 4) are gone; the two [4, 8) stages keep their range, the newcomer
+  // alone loads the gap.
+  std::vector<NodeAnnouncement> nodes = {node("0000000000000031", 4, 8), node("0000000000000032", 4, 8),
+                                         node("0000000000000033", 0, 0, "joining")};
+  for (auto& n : nodes) n.free_memory = 500e6;
+  auto plan = plan_assignments(nodes, {}, policy());
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_EQ(plan.at("0000000000000033"), (LayerRange{0, 4}));
+  // With nobody joining, one of the two [4, 8) replicas moves into the gap; the other stays.
+  nodes.pop_back();
+  plan = plan_assignments(nodes, {}, policy());
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_EQ(plan.begin()->second, (LayerRange{0, 4}));
+  // A gap whose stage is already loading needs nobody else.
+  nodes.push_back(node("0000000000000034", 0, 4, "loading"));
+  EXPECT_TRUE(plan_assignments(nodes, {}, policy()).empty());
+}
+
+TEST(LayerScheduler, ARepairNeverTakesTheLastCopyOfARange) {
+  // [0, 4) and [4, 6) have one holder each, [6, 8) none, and nobody joins: no node may move
+  // without opening another gap, so the full allocation re-plans (every layer covered again).
+  std::vector<NodeAnnouncement> nodes = {node("0000000000000041", 0, 4), node("0000000000000042", 4, 6)};
+  for (auto& n : nodes) n.free_memory = 500e6;
+  const auto plan = plan_assignments(nodes, {}, policy());
+  ASSERT_FALSE(plan.empty());
+  std::vector<NodeAnnouncement> after = nodes;
+  for (auto& n : after) {
+    if (plan.count(n.node_id)) n.layer_begin = plan.at(n.node_id).begin, n.layer_end = plan.at(n.node_id).end;
+  }
+  EXPECT_TRUE(covers_model(after, 8));
+}
+
 }  // namespace
 }  // namespace px::swarm

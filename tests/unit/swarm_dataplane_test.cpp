@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <set>
 #include <thread>
 
 #include "unit/test_temp_dir.h"
@@ -40,18 +41,26 @@ class FakeNetwork : public MessageSender {
     std::lock_guard lock(mutex_);
     stages_[address] = host;
   }
-  void set_head(const std::string& address, RequestHead* head) {
+  void set_head(const std::string& address, SwarmEntry* head) {
     std::lock_guard lock(mutex_);
     head_address_ = address;
     head_ = head;
   }
+  // Another stage host takes the address (a process restarted on a dead one's port).
+  void replace_stage(const std::string& address, StageHost* host) { add_stage(address, host); }
   // The peer vanishes: what is sent to it is lost, what it sends goes nowhere.
   void kill(const std::string& address) {
     std::lock_guard lock(mutex_);
     stages_.erase(address);
   }
+  // The peer takes messages and never answers (a link that lost them, staying up).
+  void blackhole(const std::string& address) {
+    std::lock_guard lock(mutex_);
+    blackholes_.insert(address);
+  }
   bool send(const std::string& address, PipelineMessage message) override {
     std::lock_guard lock(mutex_);
+    if (blackholes_.count(address)) return true;
     if (address != head_address_ && !stages_.count(address)) return false;
     queue_.emplace_back(address, std::move(message));
     wake_.notify_all();
@@ -67,7 +76,7 @@ class FakeNetwork : public MessageSender {
       auto [address, message] = std::move(queue_.front());
       queue_.pop_front();
       StageHost* host = stages_.count(address) ? stages_[address] : nullptr;
-      RequestHead* head = address == head_address_ ? head_ : nullptr;
+      SwarmEntry* head = address == head_address_ ? head_ : nullptr;
       lock.unlock();
       std::visit(
           [&](auto&& m) {
@@ -90,8 +99,9 @@ class FakeNetwork : public MessageSender {
   std::condition_variable wake_;
   std::deque<std::pair<std::string, PipelineMessage>> queue_;
   std::map<std::string, StageHost*> stages_;
+  std::set<std::string> blackholes_;
   std::string head_address_;
-  RequestHead* head_ = nullptr;
+  SwarmEntry* head_ = nullptr;
   bool stopping_ = false;
   std::thread thread_;
 };
@@ -166,6 +176,52 @@ class SwarmDataPlane : public ::testing::Test {
     return n;
   }
 
+  // A head over `view` and `net` that may open each request once: only refusals of stale
+  // routes (which cost no attempt) and the watchdog can move it.
+  struct Head {
+    Head(ClusterView& view, FakeNetwork& net, std::chrono::milliseconds progress_timeout = {})
+        : head(make(progress_timeout)), entry(view, net, head, {"head:1", 5s}) {
+      head.connect(entry);
+      net.set_head("head:1", &entry);
+    }
+    static RequestHead make(std::chrono::milliseconds progress_timeout) {
+      auto file = GgufFile::open(path_);
+      HeadConfig hc;
+      hc.context_size = 512;
+      hc.n_vocab = ModelShard::load(path_)->config().n_vocab;
+      hc.max_attempts = 1;
+      hc.progress_timeout = progress_timeout;
+      return RequestHead(Tokenizer::from_gguf(*file), hc, "m");
+    }
+    RequestHead head;
+    SwarmEntry entry;
+  };
+
+  static StageConfig stage_config() {
+    StageConfig stage;
+    stage.context_size = 512;
+    stage.kv_cache_tokens = 4096;
+    return stage;
+  }
+
+  static ClusterView make_view() {
+    ClusterViewConfig vc;
+    vc.model_id = "m";
+    vc.n_layers = 6;
+    vc.max_running_per_stage = 16;
+    return ClusterView(vc);
+  }
+
+  // Every request gives the single node's tokens.
+  void expect_reference(Engine& engine, const std::vector<std::vector<int32_t>>& want) {
+    auto streams = submit_all(engine);
+    for (size_t i = 0; i < streams.size(); ++i) {
+      FinishReason finish = FinishReason::None;
+      EXPECT_EQ(drain(*streams[i], &finish), want[i]) << "request " << i;
+      EXPECT_EQ(finish, FinishReason::Length);
+    }
+  }
+
   static inline std::string path_;
 };
 
@@ -177,7 +233,8 @@ TEST_F(SwarmDataPlane, RequestsSurviveAStageThatDiesMidStream) {
   stage.context_size = 512;
   stage.kv_cache_tokens = 4096;
   // Pipeline A: [0,3) [3,6); pipeline B: [0,6) on one node.
-  StageHost a1(path_, "a1:1", 1, stage, net), a2(path_, "a2:1", 1, stage, net), b(path_, "b:1", 1, stage, net);
+  StageHost a1(path_, "a1:1", "00000000000000a1", 1, stage, net), a2(path_, "a2:1", "00000000000000a2", 1, stage, net),
+      b(path_, "b:1", "00000000000000bb", 1, stage, net);
   a1.assign({0, 3});
   a2.assign({3, 6});
   b.assign({0, 6});
@@ -202,7 +259,7 @@ TEST_F(SwarmDataPlane, RequestsSurviveAStageThatDiesMidStream) {
   RequestHead head(Tokenizer::from_gguf(*file), hc, "m");
   SwarmEntry entry(view, net, head, {"head:1", 5s});
   head.connect(entry);
-  net.set_head("head:1", &head);
+  net.set_head("head:1", &entry);
 
   auto streams = submit_all(head);
   // Both pipelines take requests (the head spreads its own load).
@@ -250,6 +307,100 @@ TEST_F(SwarmDataPlane, WithoutAnyCoverSubmitWaitsThenFailsClearly) {
   }
   EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
   head.shutdown();
+}
+
+
+// Root cause of client errors under churn: a head's view still says a node holds the whole model
+// while it was reassigned to [3, 6). The open it receives is refused as a stale route (no attempt
+// counted, the node avoided) and the requests run on the other pipeline, unchanged.
+TEST_F(SwarmDataPlane, AnOpenForARangeTheStageNoLongerHoldsIsReRouted) {
+  const auto want = reference();
+  FakeNetwork net;
+  StageHost x(path_, "x:1", "00000000000000cc", 1, stage_config(), net), b(path_, "b:1", "00000000000000bb", 1, stage_config(), net);
+  x.assign({3, 6});
+  b.assign({0, 6});
+  net.add_stage("x:1", &x);
+  net.add_stage("b:1", &b);
+  ClusterView view = make_view();
+  NodeAnnouncement stale = announce("00000000000000cc", "x:1", 0, 6);
+  stale.layers_per_second = 1e6;  // by far the cheapest route, as the head believes
+  view.update(stale);
+  view.update(announce("00000000000000bb", "b:1", 0, 6));
+  Head h(view, net);
+  expect_reference(h.head, want);
+  EXPECT_EQ(x.stats().steps, 0);  // it computed nothing for a plan it is not part of
+  h.head.shutdown();
+  net.stop();
+}
+
+// A chunk for layers [3, 6) reaching a node that now holds [2, 6): computing it would silently
+// corrupt every token (hidden states of layer 3 fed to layer 2). It is refused and re-routed.
+TEST_F(SwarmDataPlane, AChunkForAnotherRangeIsRefusedNotComputed) {
+  const auto want = reference();
+  FakeNetwork net;
+  StageHost a1(path_, "a1:1", "00000000000000a1", 1, stage_config(), net),
+      a2(path_, "a2:1", "00000000000000a2", 1, stage_config(), net), b(path_, "b:1", "00000000000000bb", 1, stage_config(), net);
+  a1.assign({0, 3});
+  a2.assign({2, 6});
+  b.assign({0, 6});
+  for (auto [address, host] : {std::pair{"a1:1", &a1}, std::pair{"a2:1", &a2}, std::pair{"b:1", &b}}) net.add_stage(address, host);
+  ClusterView view = make_view();
+  for (NodeAnnouncement n : {announce("00000000000000a1", "a1:1", 0, 3), announce("00000000000000a2", "a2:1", 3, 6)}) {
+    n.layers_per_second = 1e6;
+    view.update(n);
+  }
+  view.update(announce("00000000000000bb", "b:1", 0, 6));
+  Head h(view, net);
+  expect_reference(h.head, want);
+  EXPECT_EQ(a2.stats().steps, 0);
+  h.head.shutdown();
+  net.stop();
+}
+
+// A node that died and a new one started on its port: routes naming the dead node's id are
+// refused by the newcomer, so nothing meant for the dead node is computed by another.
+TEST_F(SwarmDataPlane, ANewNodeOnADeadNodesAddressRefusesItsRoutes) {
+  const auto want = reference();
+  FakeNetwork net;
+  StageHost a1(path_, "a1:1", "00000000000000a1", 1, stage_config(), net),
+      newcomer(path_, "a2:1", "00000000000000d2", 1, stage_config(), net), b(path_, "b:1", "00000000000000bb", 1, stage_config(), net);
+  a1.assign({0, 3});
+  newcomer.assign({3, 6});  // even the same range: it is not the node the route names
+  b.assign({0, 6});
+  for (auto [address, host] : {std::pair{"a1:1", &a1}, std::pair{"a2:1", &newcomer}, std::pair{"b:1", &b}}) {
+    net.add_stage(address, host);
+  }
+  ClusterView view = make_view();
+  for (NodeAnnouncement n : {announce("00000000000000a1", "a1:1", 0, 3), announce("00000000000000a2", "a2:1", 3, 6)}) {
+    n.layers_per_second = 1e6;
+    view.update(n);
+  }
+  view.update(announce("00000000000000bb", "b:1", 0, 6));
+  Head h(view, net);
+  expect_reference(h.head, want);
+  EXPECT_EQ(newcomer.stats().steps, 0);
+  h.head.shutdown();
+  net.stop();
+}
+
+// A first stage that takes messages and never answers (its link lost them while staying up, so
+// no heartbeat notices): the head's progress watchdog moves the requests, output unchanged.
+TEST_F(SwarmDataPlane, TheProgressWatchdogMovesRequestsOffARouteThatLostThem) {
+  const auto want = reference();
+  FakeNetwork net;
+  StageHost b(path_, "b:1", "00000000000000bb", 1, stage_config(), net);
+  b.assign({0, 6});
+  net.add_stage("b:1", &b);
+  net.blackhole("void:1");
+  ClusterView view = make_view();
+  NodeAnnouncement lost = announce("00000000000000ee", "void:1", 0, 6);
+  lost.layers_per_second = 1e6;
+  view.update(lost);
+  view.update(announce("00000000000000bb", "b:1", 0, 6));
+  Head h(view, net, 300ms);
+  expect_reference(h.head, want);
+  h.head.shutdown();
+  net.stop();
 }
 
 }  // namespace

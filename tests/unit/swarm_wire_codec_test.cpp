@@ -65,7 +65,7 @@ StageRequestSetup sample_setup(RequestId id) {
   s.stream_id = 99;
   s.reuse_prefix = false;
   s.head = "10.0.0.1:7000";
-  s.hops = {"10.0.0.2:7000", "[::1]:7001"};
+  s.hops = {{"10.0.0.2:7000", "00000000000000a1", 0, 3}, {"[::1]:7001", "00000000000000b2", 3, 8}};
   return s;
 }
 
@@ -207,12 +207,14 @@ TEST(WireCodec, TokensRoundTripIncludingFailures) {
   failure.request = 9;
   failure.position = 3;
   failure.error = "stage 10.0.0.2:7000: out of KV cache";
+  failure.stale_node = "00000000000000b2";
   const TokensMessage tokens{{sample_token(8), failure}};
   const auto decoded = std::get<TokensMessage>(round_trip(tokens));
   ASSERT_EQ(decoded.tokens.size(), 2u);
   expect_same(decoded.tokens[0], tokens.tokens[0]);
   expect_same(decoded.tokens[1], tokens.tokens[1]);
   EXPECT_EQ(decoded.tokens[1].token, -1);
+  EXPECT_EQ(decoded.tokens[1].stale_node, "00000000000000b2");
 }
 
 TEST(WireCodec, ControlMessagesRoundTrip) {
@@ -357,8 +359,30 @@ TEST(WireCodec, RejectsBadSetups) {
   fresh.set_id(5);
   EXPECT_REJECTED(frame, "setup is for request 5, the chunk for request 4");
   fresh.set_id(4);
-  for (size_t i = 0; i < wire::kMaxHops; ++i) fresh.add_hops("h:1");
+  for (size_t i = 0; i < wire::kMaxHops; ++i) {
+    v1::RouteHop& hop = *fresh.add_hops();
+    hop.set_address("h:1");
+    hop.set_layer_begin(8 + int(i));
+    hop.set_layer_end(9 + int(i));
+  }
   EXPECT_REJECTED(frame, "hops has 258 entries, more than the 256 allowed");
+  fresh.clear_hops();
+  // A route must be a chain of layer ranges from layer 0.
+  for (auto [begin, end] : {std::pair{0, 3}, std::pair{4, 8}}) {
+    v1::RouteHop& hop = *fresh.add_hops();
+    hop.set_address("h:1");
+    hop.set_node_id("n");
+    hop.set_layer_begin(begin);
+    hop.set_layer_end(end);
+  }
+  EXPECT_REJECTED(frame, "hop 1 begins at layer 4, expected 3");
+  fresh.mutable_hops(1)->set_layer_begin(3);
+  fresh.mutable_hops(1)->set_layer_end(3);
+  EXPECT_REJECTED(frame, "hop layer_end = 3 is out of range [4,");
+  fresh.clear_hops();
+  fresh.add_hops()->set_layer_end(2);
+  fresh.mutable_hops(0)->set_layer_begin(1);
+  EXPECT_REJECTED(frame, "hop 0 begins at layer 1, expected 0");
   fresh.clear_hops();
   fresh.set_head(std::string(wire::kMaxAddressLength + 1, 'h'));
   EXPECT_REJECTED(frame, "head is 257 bytes long, more than the 256 allowed");
