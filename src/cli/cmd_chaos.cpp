@@ -179,10 +179,12 @@ class Workers {
       }
       if (w.restart_at && (all || now >= *w.restart_at)) {
         w.restart_at.reset();
-        const bool same = std::uniform_real_distribution<double>(0, 1)(rng_) < args_.same_port;
+        const bool same = double(rng_() % 1000) < 1000 * args_.same_port;
+        const int old_port = w.port;
         try {
-          workers_[i] = start_one(same ? w.port : 0);
-          if (same) ++report_.same_port_restarts;
+          workers_[i] = start_one(same ? old_port : 0);
+          // (A new port from the system may be the old one too: count what happened.)
+          if (workers_[i].port == old_port) ++report_.same_port_restarts;
         } catch (const Error& e) {
           spdlog::warn("chaos: restarting worker {} failed: {}", i, e.what());
           w.restart_at = now + 1s;  // its port may still be taken: try again
@@ -262,8 +264,9 @@ class Workers {
 };
 
 ChaosRunReport run_once(const ChaosArgs& args, const std::vector<std::string>& expected, uint64_t seed) {
+  // (Nodes leave at the end without waiting for requests a lost release left behind.)
   const std::vector<std::string> timing = {"--heartbeat-ms", std::to_string(args.heartbeat_ms), "--expire-ms",
-                                           std::to_string(args.expire_ms), "-t", "1"};
+                                           std::to_string(args.expire_ms), "-t", "1", "--drain", "1"};
   auto with = [&](std::vector<std::string> a) {
     a.insert(a.end(), timing.begin(), timing.end());
     return a;
@@ -280,6 +283,7 @@ ChaosRunReport run_once(const ChaosArgs& args, const std::vector<std::string>& e
   workers.start(args.workers);
   wait_until_serving(head.api, true);
   CoverageWatch watch(head.api);
+  spdlog::info("chaos: swarm serving; {} clients for {} s", args.clients, args.duration_s);
 
   std::mutex report_mutex;
   std::atomic<bool> stop{false};
@@ -335,6 +339,7 @@ ChaosRunReport run_once(const ChaosArgs& args, const std::vector<std::string>& e
   workers.tick(/*all=*/true);  // every worker back before the clients' last requests finish
   stop = true;
   for (auto& t : clients) t.join();
+  spdlog::info("chaos: faults over, clients done; stopping the swarm");
   watch.stop();
   workers.stop();
   head.process->signal(SIGTERM);

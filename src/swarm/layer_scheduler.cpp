@@ -153,12 +153,14 @@ std::map<std::string, LayerRange> plan_assignments(const std::vector<NodeAnnounc
     capacities.push_back(capacity_of(n));
     by_id[n.node_id] = &n;
   }
-  if (int(capacities.size()) < policy.wait_nodes) return out;
-  // After the first allocation, a gap is filled where it is rather than everything re-planned.
+  // After the first allocation, a gap is filled where it is rather than everything re-planned,
+  // however few nodes are left: --wait-nodes holds only the first allocation back.
   const bool allocated_before =
       std::any_of(nodes.begin(), nodes.end(), [](const NodeAnnouncement& n) { return in_service(n); });
   if (allocated_before) {
     if (auto repair = repair_cover(nodes, fixed, policy)) return *repair;
+  } else if (int(capacities.size()) < policy.wait_nodes) {
+    return out;
   }
   const Allocation allocation = allocate_layers(capacities, policy.model, policy.allocation);
   if (allocation.pipelines.empty()) return out;  // together they cannot hold the model yet

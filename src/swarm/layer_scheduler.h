@@ -26,7 +26,7 @@ namespace px::swarm {
 struct SchedulerPolicy {
   ModelFootprint model;
   AllocationConfig allocation;
-  int wait_nodes = 1;             // assignable nodes to wait for before the first full allocation
+  int wait_nodes = 1;             // assignable nodes to wait for before the first allocation (only)
 };
 
 // New ranges for the nodes that should change, by node id. `fixed`: nodes that refused

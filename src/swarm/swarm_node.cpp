@@ -257,7 +257,7 @@ NodeAnnouncement SwarmNode::announcement() const {
   }
   a.scheduler = acting_scheduler_.load();
   a.memory_bandwidth = memory_bandwidth_;
-  a.free_memory = free_memory_;
+  a.free_memory = stage_ ? free_memory_ : 0;  // a node without a worker offers nothing to hold layers
   // Microseconds of wall time, strictly increasing: announcements from heartbeats and from the
   // DHT (which numbers its re-publications upwards from ours) order consistently.
   const uint64_t now_us = uint64_t(unix_micros());

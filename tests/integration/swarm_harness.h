@@ -220,8 +220,11 @@ struct Head {
 };
 
 inline std::unique_ptr<ChildProcess> worker(const std::string& peer, std::vector<std::string> extra) {
-  std::vector<std::string> args = {"-m", model_path(), "--peer", peer, "--p2p-port", "0", "-t", "1",
-                                   "--heartbeat-ms", "200", "--expire-ms", "2000"};
+  std::vector<std::string> args = {"-m", model_path(), "--peer", peer, "-t", "1", "--heartbeat-ms", "200",
+                                   "--expire-ms", "2000"};
+  if (std::find(extra.begin(), extra.end(), "--p2p-port") == extra.end()) {
+    args.insert(args.end(), {"--p2p-port", "0"});  // any free one, unless the test names one
+  }
   extra.insert(extra.end(), args.begin(), args.end());
   auto p = std::make_unique<ChildProcess>(extra);
   EXPECT_FALSE(p->wait_for(R"((ready node=.*))", 60s).empty()) << p->output();

@@ -189,6 +189,10 @@ TEST(LayerScheduler, LostCoverageIsRepairedWhereItIsWithoutMovingTheSurvivors) {
   plan = plan_assignments(nodes, {}, policy());
   ASSERT_EQ(plan.size(), 1u);
   EXPECT_EQ(plan.begin()->second, (LayerRange{0, 4}));
+  // However few nodes are left of the --wait-nodes the swarm started with.
+  plan = plan_assignments(nodes, {}, policy(/*wait_nodes=*/4));
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_EQ(plan.begin()->second, (LayerRange{0, 4}));
   // A gap whose stage is already loading needs nobody else.
   nodes.push_back(node("0000000000000034", 0, 4, "loading"));
   EXPECT_TRUE(plan_assignments(nodes, {}, policy()).empty());
