@@ -18,21 +18,6 @@ std::vector<std::future<Streamed>> start_streams(const std::string& api) {
   return running;
 }
 
-// Every stream gives the single node's text and logprobs; returns the longest pause any saw.
-double expect_reference(std::vector<std::future<Streamed>>& running, const std::string& what) {
-  const auto& want = single_node_reference(kTokens);
-  double worst = 0;
-  for (size_t i = 0; i < running.size(); ++i) {
-    const Streamed got = running[i].get();
-    EXPECT_EQ(got.status, 200) << what << " request " << i;
-    EXPECT_EQ(got.text, want[i].text) << what << " request " << i;
-    EXPECT_EQ(got.token_logprobs, want[i].logprobs["token_logprobs"]) << what << " request " << i;
-    EXPECT_EQ(got.finish, want[i].finish) << what << " request " << i;
-    worst = std::max(worst, got.worst_gap_s);
-  }
-  return worst;
-}
-
 bool still_running(std::vector<std::future<Streamed>>& running) {
   for (auto& f : running) {
     if (f.wait_for(0s) != std::future_status::ready) return true;
@@ -61,7 +46,7 @@ TEST(SwarmChurn, ANodeRestartedOnADeadNodesPortWithAnotherRangeTakesNothingMeant
   // would be computed from the wrong layer there.
   workers[1] = worker(head.p2p, {"serve", "--layers", "2:8", "--p2p-port", port_of(victim_p2p)});
   ASSERT_EQ(workers[1]->wait_for(R"(p2p=(\S+))", 1s), victim_p2p) << "the port was not reused";
-  expect_reference(running, "after a restart on the same port");
+  expect_streams_match_reference(running, kTokens, "after a restart on the same port");
 }
 
 TEST(SwarmChurn, AStalledSoleReplicaIsReplacedWithoutWaitingForIt) {
@@ -97,7 +82,7 @@ TEST(SwarmChurn, AStalledSoleReplicaIsReplacedWithoutWaitingForIt) {
   victim->signal(SIGSTOP);
   std::this_thread::sleep_for(kStall);
   victim->signal(SIGCONT);
-  const double worst = expect_reference(running, "after stalling the sole replica");
+  const double worst = expect_streams_match_reference(running, kTokens, "after stalling the sole replica");
   // The spare replica took the stalled half over (heartbeat deadline ~1.2 s, then a load):
   // nobody waited for the stalled node to wake up.
   EXPECT_LT(worst, std::chrono::duration<double>(kStall).count() - 2) << cluster(head.api).dump(1);

@@ -18,18 +18,6 @@ struct TwoPipelines {
   }
 };
 
-void expect_all_equal_the_reference(std::vector<std::future<Streamed>>& running, int max_tokens,
-                                    const std::string& what) {
-  const auto& want = single_node_reference(max_tokens);
-  for (size_t i = 0; i < running.size(); ++i) {
-    const Streamed got = running[i].get();
-    EXPECT_EQ(got.status, 200) << what << " request " << i;
-    EXPECT_EQ(got.text, want[i].text) << what << " request " << i;
-    EXPECT_EQ(got.token_logprobs, want[i].logprobs["token_logprobs"]) << what << " request " << i;
-    EXPECT_EQ(got.finish, want[i].finish) << what << " request " << i;
-  }
-}
-
 void run_with_fault(const std::function<void(TwoPipelines&)>& fault, const std::string& what) {
   constexpr int kTokens = 96;
   single_node_reference(kTokens);
@@ -42,7 +30,7 @@ void run_with_fault(const std::function<void(TwoPipelines&)>& fault, const std::
   }
   std::this_thread::sleep_for(150ms);  // the streams are under way
   fault(swarm);
-  expect_all_equal_the_reference(running, kTokens, what);
+  expect_streams_match_reference(running, kTokens, what);
 }
 
 TEST(SwarmFaults, AWorkerKilledMidStreamLosesNoRequest) {

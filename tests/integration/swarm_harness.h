@@ -204,6 +204,23 @@ inline void expect_same(const std::vector<Completion>& got, const std::string& w
   }
 }
 
+// Each stream gives the single node's text, token logprobs and finish; returns the longest pause
+// any of them saw.
+inline double expect_streams_match_reference(std::vector<std::future<Streamed>>& running, int max_tokens,
+                                             const std::string& what) {
+  const auto& want = single_node_reference(max_tokens);
+  double worst = 0;
+  for (size_t i = 0; i < running.size(); ++i) {
+    const Streamed got = running[i].get();
+    EXPECT_EQ(got.status, 200) << what << " request " << i;
+    EXPECT_EQ(got.text, want[i].text) << what << " request " << i;
+    EXPECT_EQ(got.token_logprobs, want[i].logprobs["token_logprobs"]) << what << " request " << i;
+    EXPECT_EQ(got.finish, want[i].finish) << what << " request " << i;
+    worst = std::max(worst, got.worst_gap_s);
+  }
+  return worst;
+}
+
 // A head with no layers: the scheduler and the API of the swarm.
 struct Head {
   std::unique_ptr<ChildProcess> process;

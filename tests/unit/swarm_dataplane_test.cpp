@@ -212,6 +212,9 @@ class SwarmDataPlane : public ::testing::Test {
     return ClusterView(vc);
   }
 
+  void expect_the_second_hop_refuses(const std::string& actual_id, LayerRange actual,
+                                     const std::vector<std::vector<int32_t>>& want);
+
   // Every request gives the single node's tokens.
   void expect_reference(Engine& engine, const std::vector<std::vector<int32_t>>& want) {
     auto streams = submit_all(engine);
@@ -333,15 +336,16 @@ TEST_F(SwarmDataPlane, AnOpenForARangeTheStageNoLongerHoldsIsReRouted) {
   net.stop();
 }
 
-// A chunk for layers [3, 6) reaching a node that now holds [2, 6): computing it would silently
-// corrupt every token (hidden states of layer 3 fed to layer 2). It is refused and re-routed.
-TEST_F(SwarmDataPlane, AChunkForAnotherRangeIsRefusedNotComputed) {
-  const auto want = reference();
+// The head believes in a fast pipeline a1 [0, 3) + a2 [3, 6) (node ids ...a1, ...a2) and a slow
+// single stage b [0, 6); the host at a2's address is `actual_id` holding `actual`. Whatever it
+// is, every request gives the single node's tokens and the host computes nothing.
+void SwarmDataPlane::expect_the_second_hop_refuses(const std::string& actual_id, LayerRange actual,
+                                                   const std::vector<std::vector<int32_t>>& want) {
   FakeNetwork net;
   StageHost a1(path_, "a1:1", "00000000000000a1", 1, stage_config(), net),
-      a2(path_, "a2:1", "00000000000000a2", 1, stage_config(), net), b(path_, "b:1", "00000000000000bb", 1, stage_config(), net);
+      a2(path_, "a2:1", actual_id, 1, stage_config(), net), b(path_, "b:1", "00000000000000bb", 1, stage_config(), net);
   a1.assign({0, 3});
-  a2.assign({2, 6});
+  a2.assign(actual);
   b.assign({0, 6});
   for (auto [address, host] : {std::pair{"a1:1", &a1}, std::pair{"a2:1", &a2}, std::pair{"b:1", &b}}) net.add_stage(address, host);
   ClusterView view = make_view();
@@ -357,30 +361,17 @@ TEST_F(SwarmDataPlane, AChunkForAnotherRangeIsRefusedNotComputed) {
   net.stop();
 }
 
+// A chunk for layers [3, 6) reaching a node that now holds [2, 6): computing it would silently
+// corrupt every token (hidden states of layer 3 fed to layer 2). It is refused and re-routed.
+TEST_F(SwarmDataPlane, AChunkForAnotherRangeIsRefusedNotComputed) {
+  expect_the_second_hop_refuses("00000000000000a2", {2, 6}, reference());
+}
+
 // A node that died and a new one started on its port: routes naming the dead node's id are
-// refused by the newcomer, so nothing meant for the dead node is computed by another.
+// refused by the newcomer, so nothing meant for the dead node is computed by another (even with
+// the same range).
 TEST_F(SwarmDataPlane, ANewNodeOnADeadNodesAddressRefusesItsRoutes) {
-  const auto want = reference();
-  FakeNetwork net;
-  StageHost a1(path_, "a1:1", "00000000000000a1", 1, stage_config(), net),
-      newcomer(path_, "a2:1", "00000000000000d2", 1, stage_config(), net), b(path_, "b:1", "00000000000000bb", 1, stage_config(), net);
-  a1.assign({0, 3});
-  newcomer.assign({3, 6});  // even the same range: it is not the node the route names
-  b.assign({0, 6});
-  for (auto [address, host] : {std::pair{"a1:1", &a1}, std::pair{"a2:1", &newcomer}, std::pair{"b:1", &b}}) {
-    net.add_stage(address, host);
-  }
-  ClusterView view = make_view();
-  for (NodeAnnouncement n : {announce("00000000000000a1", "a1:1", 0, 3), announce("00000000000000a2", "a2:1", 3, 6)}) {
-    n.layers_per_second = 1e6;
-    view.update(n);
-  }
-  view.update(announce("00000000000000bb", "b:1", 0, 6));
-  Head h(view, net);
-  expect_reference(h.head, want);
-  EXPECT_EQ(newcomer.stats().steps, 0);
-  h.head.shutdown();
-  net.stop();
+  expect_the_second_hop_refuses("00000000000000d2", {3, 6}, reference());
 }
 
 // A first stage that takes messages and never answers (its link lost them while staying up, so
