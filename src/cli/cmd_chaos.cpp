@@ -13,6 +13,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -50,6 +52,7 @@ struct ChaosArgs {
   int prompts = 32;
   uint64_t seed = 1;
   bool json = false;
+  std::string logs;            // a directory: the head's output of every run that lost a request
 };
 
 nlohmann::json request_body(int prompt, int max_tokens) {
@@ -263,7 +266,7 @@ class Workers {
   std::vector<Worker> workers_;
 };
 
-ChaosRunReport run_once(const ChaosArgs& args, const std::vector<std::string>& expected, uint64_t seed) {
+ChaosRunReport run_once(const ChaosArgs& args, const std::vector<std::string>& expected, uint64_t seed, int run) {
   // (Nodes leave at the end without waiting for requests a lost release left behind.)
   const std::vector<std::string> timing = {"--heartbeat-ms", std::to_string(args.heartbeat_ms), "--expire-ms",
                                            std::to_string(args.expire_ms), "-t", "1", "--drain", "1"};
@@ -344,6 +347,12 @@ ChaosRunReport run_once(const ChaosArgs& args, const std::vector<std::string>& e
   workers.stop();
   head.process->signal(SIGTERM);
   head.process->wait(20s);
+  if (!args.logs.empty() && (report.failed > 0 || report.differing > 0)) {
+    std::filesystem::create_directories(args.logs);
+    const std::string path = fmt::format("{}/chaos-run-{}-head.log", args.logs, run);
+    std::ofstream(path) << head.process->output();
+    spdlog::info("chaos: run {} lost requests; the head's output is in {}", run, path);
+  }
 
   report.uncovered = watch.uncovered();
   for (const Pause& p : pauses) {
@@ -372,7 +381,9 @@ void run_chaos(const ChaosArgs& args) {
   spdlog::info("chaos: {} single-node outputs recorded; {} run(s) of {} s, {} clients, pattern {}", args.prompts,
                args.runs, args.duration_s, args.clients, args.pattern);
   std::vector<ChaosRunReport> reports;
-  for (int run = 0; run < args.runs; ++run) reports.push_back(run_once(args, expected, args.seed + uint64_t(run)));
+  for (int run = 0; run < args.runs; ++run) {
+    reports.push_back(run_once(args, expected, args.seed + uint64_t(run), run + 1));
+  }
 
   if (args.json) {
     nlohmann::json out = nlohmann::json::array();
@@ -433,6 +444,7 @@ void register_chaos(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Chooses the victims (run i uses seed + i)")->capture_default_str();
   cmd->add_flag("--json", args->json, "Print JSON (an object per run)");
+  cmd->add_option("--logs", args->logs, "Directory for the head's output of each run that lost a request");
   cmd->callback([args] { run_chaos(*args); });
 }
 

@@ -173,7 +173,12 @@ void RequestHead::handle(const SampledToken& t, std::vector<Action>& actions) {
   if (it == requests_.end()) return;  // an earlier attempt's late answer, or a finished request
   Request& r = *it->second;
   if (t.no_route) return finish(r, FinishReason::Error, t.error, actions);  // it waited already
-  if (!t.error.empty()) return retry_or_fail(r, t.error, actions, /*counted=*/t.stale_node.empty());
+  if (!t.error.empty()) {
+    // Counted only when the request may be to blame: its route was not merely stale, and it got
+    // no token since it was opened (a request that kills the stages it runs on fails within its
+    // attempts; one that loses a peer mid-stream is no more suspect than any other).
+    return retry_or_fail(r, t.error, actions, /*counted=*/t.stale_node.empty() && r.computing_history);
+  }
   if (t.position != int32_t(r.tokens.size())) return;  // a duplicate: the token is already here
   if (r.channel->cancelled()) return finish(r, FinishReason::Cancelled, {}, actions);
   if (std::chrono::steady_clock::now() >= r.deadline) return finish(r, FinishReason::Timeout, {}, actions);

@@ -81,8 +81,9 @@ class RequestHead : public Engine {
   void handle(const SampledToken& token, std::vector<Action>& actions);
   void accept_token(Request& r, const SampledToken& token, std::vector<Action>& actions);
   // `counted`: the failure counts against max_attempts. Not counted: the route, not the request,
-  // was at fault (a stage refused a plan that raced a change of the swarm, or the route went
-  // silent); such retries are bounded by their number and by the watchdog's growing waits.
+  // was at fault (a stage refused a plan that raced a change of the swarm, the route went silent,
+  // or it failed after the request had made progress on it); such retries are bounded by their
+  // number and by the watchdog's growing waits.
   void retry_or_fail(Request& r, const std::string& error, std::vector<Action>& actions, bool counted = true);
   void watch_progress(std::chrono::steady_clock::time_point now, std::vector<Action>& actions);
   void finish(Request& r, FinishReason reason, std::string error, std::vector<Action>& actions);

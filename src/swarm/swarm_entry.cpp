@@ -102,7 +102,7 @@ void SwarmEntry::release(RequestId request) {
 }
 
 void SwarmEntry::fail(RequestId request, const std::string& error) {
-  head_.on_tokens({SampledToken{request, 0, -1, {}, error}});
+  head_.on_tokens({SampledToken{request, 0, -1, {}, error, {}}});
 }
 
 void SwarmEntry::on_tokens(std::vector<SampledToken> tokens) {
