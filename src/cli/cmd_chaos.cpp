@@ -159,7 +159,7 @@ class Workers {
   void start(int n) {
     for (int i = 0; i < n; ++i) workers_.push_back(start_one(0));
   }
-  // Plays fault number `k` of the pattern at time `now`.
+  // Plays fault number `k` of the pattern.
   void fault(int k, CoverageWatch& watch) {
     const std::string& pattern = args_.pattern;
     if (pattern == "burst") {

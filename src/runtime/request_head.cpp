@@ -318,15 +318,15 @@ void RequestHead::watch_progress(std::chrono::steady_clock::time_point now, std:
   std::vector<std::shared_ptr<Request>> stalled;
   for (auto& [id, r] : requests_) {
     const double silent = std::chrono::duration<double>(now - r->last_progress).count();
-    if (silent < floor * (1 << std::min(r->stalls, 16))) continue;  // cheap test first
+    const double backoff = double(1 << std::min(r->stalls, 16));
+    if (silent < floor * backoff) continue;  // cheap test first
     // Positions the route still has to compute before the next token: the whole history
     // after an open (prefix reuse is not counted on), one while decoding.
     const int tokens = r->computing_history ? int(r->tokens.size()) : 1;
-    const double limit = std::max(floor, entry_->expected_seconds(id, tokens)) * (1 << std::min(r->stalls, 16));
-    if (silent >= limit) stalled.push_back(r);
+    if (silent >= std::max(floor, entry_->expected_seconds(id, tokens)) * backoff) stalled.push_back(r);
   }
+  // (Collected first: a retry re-keys requests_.)
   for (auto& r : stalled) {
-    if (r->finished) continue;
     const double silent = std::chrono::duration<double>(now - r->last_progress).count();
     ++r->stalls;
     actions.push_back(Action::stalled(r->id));  // before the release forgets the route
