@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git curl
   libopendht-dev
   libhwy-dev libpcre2-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcpp-httplib-dev libicu-dev
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
 )
 
