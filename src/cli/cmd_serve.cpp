@@ -44,6 +44,8 @@ struct ServeArgs {
   int heartbeat_ms = 500;
   int expire_ms = 4000;
   int64_t kv_cache_tokens = 16384;
+  std::string credentials;
+  bool open = false;
 };
 
 // `serve --layers B:E --peer HOST:P2P`: this node joins a swarm holding layers [B, E); it
@@ -68,6 +70,8 @@ void run_serve_in_swarm(const ServeArgs& args, bool api) {
   s.kv_cache_tokens = args.kv_cache_tokens;
   s.api_key = args.api_key;
   s.model_name = args.model_name;
+  s.credentials = args.credentials;
+  s.open = args.open;
   run_swarm_node(s);
 }
 
@@ -155,8 +159,10 @@ void register_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--kv-cache-tokens", args->kv_cache_tokens, "Swarm: KV cache positions of this stage")
       ->capture_default_str();
+  add_trust_options(cmd, args->credentials, args->open);
   cmd->callback([args, port] {
     if (!args->layers.empty() || !args->peers.empty()) return run_serve_in_swarm(*args, port->count() > 0);
+    if (!args->credentials.empty() || args->open) fail("--credentials and --open are for swarm nodes (--layers or --peer)");
     run_serve(*args);
   });
 }

@@ -10,6 +10,7 @@
 #include "cli/swarm_command.h"
 #include "core/error.h"
 #include "swarm/peer_client.h"
+#include "swarm/peer_tls.h"
 
 namespace px::cli {
 namespace {
@@ -43,6 +44,10 @@ void print_status(const std::string& json_text, bool raw) {
     fmt::print("pipeline {}: {}\n", i++, stages);
   }
   if (j.at("pipelines").empty()) fmt::print("no pipeline covers the model yet\n");
+  for (const auto& b : j.value("banned", nlohmann::json::array())) {
+    fmt::print("banned {} at {}: {}\n", b.at("id").get<std::string>(), b.at("address").get<std::string>(),
+               b.at("reason").get<std::string>());
+  }
   // The last few routes this node's requests took (on a head).
   std::map<std::string, std::string> ranges;
   for (const auto& n : j.at("nodes")) {
@@ -86,11 +91,18 @@ void register_swarm(CLI::App& app) {
 
   auto status_peer = std::make_shared<std::string>();
   auto status_json = std::make_shared<bool>(false);
+  auto status_credentials = std::make_shared<std::string>();
   cmd = app.add_subcommand("status", "Show a swarm's nodes and pipelines as one of its nodes sees them");
   cmd->add_option("--peer", *status_peer, "host:p2p-port of any node of the swarm")->required();
   cmd->add_flag("--json", *status_json, "Print the raw JSON (as GET /v1/cluster)");
-  cmd->callback([status_peer, status_json] {
-    print_status(swarm::PeerClient(*status_peer).cluster(std::chrono::seconds(5)), *status_json);
+  cmd->add_option("--credentials", *status_credentials, "Node credential directory, for a private swarm")
+      ->envname("PARALLAX_CREDENTIALS");
+  cmd->callback([status_peer, status_json, status_credentials] {
+    std::shared_ptr<const swarm::PeerTls> tls;
+    if (!status_credentials->empty()) {
+      tls = std::make_shared<swarm::PeerTls>(swarm::SwarmCredentials::load(*status_credentials));
+    }
+    print_status(swarm::PeerClient(*status_peer, tls).cluster(std::chrono::seconds(5)), *status_json);
   });
 }
 

@@ -13,6 +13,7 @@ void register_commands(CLI::App& app) {
   register_serve(app);
   register_sim(app);
   register_swarm(app);
+  register_credentials(app);
 }
 
 }  // namespace px::cli

@@ -17,5 +17,6 @@ void register_chaos(CLI::App& app);
 void register_serve(CLI::App& app);
 void register_sim(CLI::App& app);
 void register_swarm(CLI::App& app);  // run, join, status
+void register_credentials(CLI::App& app);  // swarm init, invite, revoke, show
 
 }  // namespace px::cli

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "server/server.h"
+#include "swarm/swarm_credentials.h"
 #include "swarm/swarm_node.h"
 
 namespace px::cli {
@@ -67,6 +68,17 @@ void add_swarm_options(CLI::App* cmd, SwarmArgs& a) {
                   "Seconds without a token before a request is re-routed (longer when its route's estimate "
                   "says so; doubles per try; 0: off; default: twice the heartbeat deadline)");
   cmd->add_option("--drain", a.drain_s, "Seconds to finish in-flight work after SIGTERM")->capture_default_str();
+  add_trust_options(cmd, a.credentials, a.open);
+}
+
+void add_trust_options(CLI::App* cmd, std::string& credentials, bool& open) {
+  cmd->add_option("--credentials", credentials,
+                  "Node credential directory (from `parallax swarm invite`): a private swarm, mutual TLS between "
+                  "peers")
+      ->envname("PARALLAX_CREDENTIALS");
+  cmd->add_flag("--open", open,
+                "An open swarm: anyone may join, no credentials (needed to bind beyond 127.0.0.1 without "
+                "--credentials)");
 }
 
 void run_swarm_node(const SwarmArgs& args) {
@@ -108,6 +120,9 @@ void run_swarm_node(const SwarmArgs& args) {
           : std::max<std::chrono::milliseconds>(std::chrono::seconds(1), 2 * heartbeat_deadline);
   config.wait_nodes = args.wait_nodes;
   config.max_queue = args.max_queue;
+  if (!args.credentials.empty() && args.open) fail("--credentials and --open exclude each other: a swarm is private or open");
+  if (!args.credentials.empty()) config.credentials = swarm::SwarmCredentials::load(args.credentials);
+  config.open_swarm = args.open;
 
   // The API listens first (503 "loading" until the node is up), so the node can announce it.
   std::unique_ptr<server::Server> api;

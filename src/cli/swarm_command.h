@@ -36,10 +36,14 @@ struct SwarmArgs {
   double drain_s = 30;
   std::string api_key;
   std::string model_name;
+  std::string credentials;         // node directory from `parallax swarm invite`
+  bool open = false;               // an open swarm: no credentials, any address
 };
 
 // Adds the node options (model, addresses, compute, swarm timing) to a subcommand.
 void add_swarm_options(CLI::App* cmd, SwarmArgs& args);
+// --credentials DIR and --open (also for `status`, which takes --credentials only).
+void add_trust_options(CLI::App* cmd, std::string& credentials, bool& open);
 // Runs the node until SIGINT / SIGTERM, then leaves the swarm gracefully.
 void run_swarm_node(const SwarmArgs& args);
 

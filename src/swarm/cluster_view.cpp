@@ -57,6 +57,10 @@ bool ClusterView::is_live(const Peer& p, std::chrono::steady_clock::time_point n
 void ClusterView::update(const NodeAnnouncement& node, bool direct) {
   std::lock_guard lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
+  if (auto ban = banned_.find(node.node_id); ban != banned_.end()) {
+    if (now < ban->second.until) return;
+    banned_.erase(ban);
+  }
   if (auto gone = removed_.find(node.node_id); gone != removed_.end()) {
     // What the DHT still hands out about a removed peer is ignored until it would have expired.
     if (!direct && now - gone->second < config_.expire_after) return;
@@ -82,6 +86,19 @@ void ClusterView::mark_stale(const std::string& node_id) {
   std::lock_guard lock(mutex_);
   auto it = peers_.find(node_id);
   if (it != peers_.end()) it->second.stale = true;
+}
+
+void ClusterView::ban(const std::string& node_id, const std::string& address,
+                      std::chrono::steady_clock::time_point until, const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  banned_[node_id] = Ban{address, until, reason};
+  peers_.erase(node_id);
+}
+
+bool ClusterView::banned(const std::string& node_id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = banned_.find(node_id);
+  return it != banned_.end() && std::chrono::steady_clock::now() < it->second.until;
 }
 
 void ClusterView::remove(const std::string& node_id) {
@@ -227,7 +244,19 @@ nlohmann::json ClusterView::to_json() const {
     ready.swap(rest);
   }
   out["routes"] = nlohmann::json::array();
+  out["banned"] = nlohmann::json::array();
   std::lock_guard lock(mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, ban] : banned_) {
+    if (now >= ban.until) continue;
+    const bool forever = ban.until == std::chrono::steady_clock::time_point::max();
+    out["banned"].push_back(
+        {{"id", id},
+         {"address", ban.address},
+         {"reason", ban.reason},
+         {"seconds_left", forever ? nlohmann::json(nullptr)
+                                  : nlohmann::json(std::chrono::duration<double>(ban.until - now).count())}});
+  }
   for (const RecentRoute& r : recent_routes_) {
     out["routes"].push_back({{"request", r.request},
                              {"nodes", r.node_ids},

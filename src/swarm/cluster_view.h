@@ -47,6 +47,11 @@ class ClusterView {
   // A stage refused a route naming this peer with a range it does not hold (or an id no longer
   // at its address): no route goes through it until a newer announcement from it arrives.
   void mark_stale(const std::string& node_id);
+  // Excludes a peer until `until` (time_point::max(): for good), whatever it announces, even
+  // directly: a revoked credential, a node caught computing wrong results. Shown in to_json().
+  void ban(const std::string& node_id, const std::string& address, std::chrono::steady_clock::time_point until,
+           const std::string& reason);
+  bool banned(const std::string& node_id) const;
 
   // Peers heard from within expire_after, serving this model, not leaving.
   std::vector<NodeAnnouncement> live() const;
@@ -88,6 +93,12 @@ class ClusterView {
   std::map<std::string, Peer> peers_;
   int64_t routed_total_ = 0;
   std::map<std::string, std::chrono::steady_clock::time_point> removed_;  // node id -> when
+  struct Ban {
+    std::string address;
+    std::chrono::steady_clock::time_point until;
+    std::string reason;
+  };
+  std::map<std::string, Ban> banned_;  // node id -> why and how long
   std::deque<RecentRoute> recent_routes_;
 };
 

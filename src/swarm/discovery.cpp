@@ -25,15 +25,16 @@ std::string_view bytes_of(const dht::Value& value) {
   return {reinterpret_cast<const char*>(value.data.data()), value.data.size()};
 }
 
-NodeAnnouncement decode_value(const dht::Value& value) {
+NodeAnnouncement decode_value(const dht::Value& value, const ValueOpener& open) {
   if (value.type != kAnnouncementValueType)
     fail("announcement: DHT value of type {}, not {}", value.type, kAnnouncementValueType);
+  if (open) return announcement_from_json(open(bytes_of(value)));
   return announcement_from_json(bytes_of(value));
 }
 
-bool is_announcement(const dht::Value& value) {
+bool is_announcement(const dht::Value& value, const ValueOpener& open) {
   try {
-    decode_value(value);
+    decode_value(value, open);
     return true;
   } catch (const Error&) {
     return false;
@@ -49,17 +50,17 @@ constexpr std::chrono::milliseconds kMinValueLifetime = std::chrono::seconds(30)
 // Storing nodes keep only valid announcements, and let a value (one per node, under a fixed id)
 // be replaced only by a newer announcement of the same node: a peer cannot overwrite another
 // node's value under a different node id.
-dht::ValueType announcement_value_type(std::chrono::milliseconds expire_after) {
+dht::ValueType announcement_value_type(std::chrono::milliseconds expire_after, const ValueOpener& open) {
   return dht::ValueType(
       kAnnouncementValueType, "parallax node announcement", std::max(expire_after, kMinValueLifetime),
-      [](dht::InfoHash, std::shared_ptr<dht::Value>& value, const dht::InfoHash&, const dht::SockAddr&) {
-        return is_announcement(*value);
+      [open](dht::InfoHash, std::shared_ptr<dht::Value>& value, const dht::InfoHash&, const dht::SockAddr&) {
+        return is_announcement(*value, open);
       },
-      [](dht::InfoHash, const std::shared_ptr<dht::Value>& stored, std::shared_ptr<dht::Value>& replacement,
-         const dht::InfoHash&, const dht::SockAddr&) {
+      [open](dht::InfoHash, const std::shared_ptr<dht::Value>& stored, std::shared_ptr<dht::Value>& replacement,
+             const dht::InfoHash&, const dht::SockAddr&) {
         try {
-          const NodeAnnouncement before = decode_value(*stored);
-          const NodeAnnouncement after = decode_value(*replacement);
+          const NodeAnnouncement before = decode_value(*stored, open);
+          const NodeAnnouncement after = decode_value(*replacement, open);
           return before.node_id == after.node_id && after.sequence > before.sequence;
         } catch (const Error&) {
           return false;
@@ -118,7 +119,7 @@ class Discovery::Impl {
       fail("discovery: cannot bind UDP {}: {}", dht_config.bind4.toString(), e.what());
     }
     port_ = runner_.getBoundPort(AF_INET);
-    runner_.registerType(announcement_value_type(config_.expire_after));
+    runner_.registerType(announcement_value_type(config_.expire_after, config_.open));
     for (const auto& peer : bootstrap) runner_.bootstrap(peer.host, std::to_string(peer.port));
     worker_ = std::thread([this] { run_worker(); });
   }
@@ -173,7 +174,7 @@ class Discovery::Impl {
   // without a round trip. Called with `lock` held; releases it around the DHT call.
   void publish(std::unique_lock<std::mutex>& lock) {
     self_.sequence = ++sequence_;
-    const std::string json = announcement_to_json(self_);
+    const std::string json = config_.seal ? config_.seal(announcement_to_json(self_)) : announcement_to_json(self_);
     const auto now = Clock::now();
     note_update(table_.update(self_, now));
     next_publish_ = now + config_.announce_period;
@@ -242,20 +243,24 @@ class Discovery::Impl {
     const auto now = Clock::now();
     for (const auto& value : values) {
       const size_t digest = std::hash<std::string_view>{}(bytes_of(*value)) ^ value->type;
-      auto [seen, first_time] = seen_values_.try_emplace(value->id, SeenValue{digest, now});
+      auto [seen, first_time] = seen_values_.try_emplace(value->id, SeenValue{digest, now, {}});
       seen->second.last_seen = now;
       if (!first_time && seen->second.digest == digest) continue;
       seen->second.digest = digest;
       try {
-        const NodeAnnouncement announcement = decode_value(*value);
+        const NodeAnnouncement announcement = decode_value(*value, config_.open);
         const auto update = table_.update(announcement, now);
         if (update == LiveNodeTable::Update::Full)
           spdlog::warn("discovery {}: ignoring node {}: already tracking {} nodes", config_.swarm_key,
                        announcement.node_id, table_.size());
         note_update(update);
+        seen->second.rejected.clear();
       } catch (const Error& e) {
         ++rejected_;
-        spdlog::warn("discovery {}: ignoring DHT value {:016x}: {}", config_.swarm_key, value->id, e.what());
+        if (seen->second.rejected != e.what()) {
+          spdlog::warn("discovery {}: ignoring DHT value {:016x}: {}", config_.swarm_key, value->id, e.what());
+          seen->second.rejected = e.what();
+        }
       }
     }
   }
@@ -323,6 +328,7 @@ class Discovery::Impl {
   struct SeenValue {
     size_t digest;  // of the bytes and type last decoded
     Clock::time_point last_seen;
+    std::string rejected;  // why its last bytes were refused (each reason is logged once per value)
   };
 
   const DiscoveryConfig config_;

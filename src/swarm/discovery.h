@@ -17,7 +17,9 @@
 // what the storing nodes hold now; it costs O(swarm size) bytes per node per period, so large
 // swarms want a longer period.
 //
-// Values are unsigned: nothing proves an announcement came from the node it names. The DHT runs
+// In an open or local swarm values are unsigned: nothing proves an announcement came from the
+// node it names. A private swarm sets `seal` and `open` (announcement_seal.h): values are
+// signed by their node's credential, and storing and receiving nodes drop any other. The DHT runs
 // on its own network id, so it never mixes with the public OpenDHT network, and binds one IPv4
 // address (no IPv6 socket); there is no built-in bootstrap node.
 //
@@ -27,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string_view>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +42,9 @@ namespace px::swarm {
 inline constexpr uint32_t kDiscoveryNetworkId = 0x70786e31;    // "pxn1": a DHT of Parallax nodes only
 inline constexpr uint16_t kAnnouncementValueType = 0x7078;     // the DHT value type of announcements
 
+// Turns a DHT value's bytes into announcement JSON, or throws px::Error to reject the value.
+using ValueOpener = std::function<std::string(std::string_view value)>;
+
 struct DiscoveryConfig {
   std::string bind_host = "127.0.0.1";  // an IPv4 address or name; the DHT binds only here
   int port = 0;                         // UDP port; 0 = ephemeral (port() gives the bound one)
@@ -46,6 +52,8 @@ struct DiscoveryConfig {
   std::string swarm_key;                // DHT key namespace, e.g. "parallax/<model_id>"
   std::chrono::milliseconds announce_period{1000};
   std::chrono::milliseconds expire_after{5000};  // a node not heard from for this long is gone
+  std::function<std::string(const std::string& json)> seal;  // unset: values are the plain JSON
+  ValueOpener open;                                           // unset: values are the plain JSON
 };
 
 class Discovery {

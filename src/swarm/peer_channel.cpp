@@ -3,7 +3,14 @@
 #include <fmt/format.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <grpc/support/log.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <string_view>
+
+#include "swarm/peer_tls.h"
 
 namespace px::swarm {
 namespace {
@@ -36,7 +43,29 @@ const char* status_code_name(grpc::StatusCode code) {
   }
 }
 
+// gRPC's own log goes to stderr; its TLS layer reports every refused or probing handshake
+// there as an error, which our verifier already reports (once, with the reason). The rest
+// keeps its severity, through spdlog.
+void log_from_grpc(gpr_log_func_args* args) {
+  const std::string_view message = args->message ? args->message : "";
+  const bool handshake_noise = message.find("No match found for server name") != std::string_view::npos ||
+                               message.find("Handshake failed") != std::string_view::npos ||
+                               message.find("cancel_check_peer") != std::string_view::npos;
+  if (handshake_noise || args->severity == GPR_LOG_SEVERITY_DEBUG) {
+    spdlog::debug("grpc: {}", message);
+  } else if (args->severity == GPR_LOG_SEVERITY_INFO) {
+    spdlog::info("grpc: {}", message);
+  } else {
+    spdlog::warn("grpc: {}", message);
+  }
+}
+
 }  // namespace
+
+void route_grpc_logs() {
+  static std::once_flag once;
+  std::call_once(once, [] { gpr_set_log_function(log_from_grpc); });
+}
 
 std::shared_ptr<grpc::Channel> open_peer_channel(const std::string& address, const PeerChannelOptions& options) {
   grpc::ChannelArguments args;
@@ -48,7 +77,12 @@ std::shared_ptr<grpc::Channel> open_peer_channel(const std::string& address, con
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);  // an idle pipeline stream keeps being watched
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (options.tls) {
+    route_grpc_logs();
+    args.SetSslTargetNameOverride(options.tls->target_name_for(address));
+  }
+  return grpc::CreateCustomChannel(
+      address, options.tls ? options.tls->channel_credentials() : grpc::InsecureChannelCredentials(), args);
 }
 
 void configure_peer_server(grpc::ServerBuilder& builder, int max_message_bytes) {

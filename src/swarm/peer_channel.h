@@ -11,15 +11,21 @@
 
 namespace px::swarm {
 
+class PeerTls;
+
 struct PeerChannelOptions {
   int max_message_bytes = 0;
   // Ceiling of gRPC's own reconnect backoff, so a restarted peer is found again soon.
   std::chrono::milliseconds max_reconnect_backoff{2000};
+  std::shared_ptr<const PeerTls> tls;  // private swarms: mutual TLS; null: plaintext
 };
 
 // A channel of its own to `address` (host:port): every PeerLink and PeerClient gets a separate
 // connection, so heartbeats (RTT measurements) never queue behind a stream's bulk hidden states.
 std::shared_ptr<grpc::Channel> open_peer_channel(const std::string& address, const PeerChannelOptions& options);
+
+// Sends gRPC's own log through spdlog (once per process), its handshake noise at debug level.
+void route_grpc_logs();
 
 // Message limits and the keepalive policy the clients' pings need.
 void configure_peer_server(grpc::ServerBuilder& builder, int max_message_bytes);

@@ -6,14 +6,16 @@
 #include "core/error.h"
 #include "proto/parallax.grpc.pb.h"
 #include "swarm/peer_channel.h"
+#include "swarm/peer_tls.h"
 #include "swarm/wire_codec.h"
 
 namespace px::swarm {
 
 struct PeerClient::Impl {
-  Impl(std::string address_in, int max_message_bytes)
+  Impl(std::string address_in, std::shared_ptr<const PeerTls> tls_in, int max_message_bytes)
       : address(std::move(address_in)),
-        stub(v1::Peer::NewStub(open_peer_channel(address, {max_message_bytes}))) {}
+        tls(std::move(tls_in)),
+        stub(v1::Peer::NewStub(open_peer_channel(address, {max_message_bytes, std::chrono::milliseconds(2000), tls}))) {}
 
   // One unary call with a deadline; a failed call becomes a px::Error naming `rpc` and the peer.
   template <typename Request, typename Reply>
@@ -23,7 +25,11 @@ struct PeerClient::Impl {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + timeout);
     const grpc::Status status = (stub.get()->*method)(&context, request, &reply);
-    if (!status.ok()) fail("{} to peer {} failed: {}", rpc, address, describe_status(status));
+    if (status.ok()) return;
+    // gRPC reports a refused handshake as a failed connection; say what this side refused.
+    const std::string refused = tls ? tls->refusal(address) : std::string();
+    if (!refused.empty()) fail("{} to peer {} failed: this node refused the peer: {}", rpc, address, refused);
+    fail("{} to peer {} failed: {}", rpc, address, describe_status(status));
   }
 
   // Decodes a peer's reply; a reply that fails validation is that peer's error.
@@ -37,11 +43,12 @@ struct PeerClient::Impl {
   }
 
   const std::string address;
+  const std::shared_ptr<const PeerTls> tls;
   const std::unique_ptr<v1::Peer::Stub> stub;
 };
 
-PeerClient::PeerClient(std::string address, int max_message_bytes)
-    : impl_(std::make_unique<Impl>(std::move(address), max_message_bytes)) {}
+PeerClient::PeerClient(std::string address, std::shared_ptr<const PeerTls> tls, int max_message_bytes)
+    : impl_(std::make_unique<Impl>(std::move(address), std::move(tls), max_message_bytes)) {}
 
 PeerClient::~PeerClient() = default;
 
@@ -89,6 +96,14 @@ std::string PeerClient::cluster(std::chrono::milliseconds timeout) {
   v1::ClusterReply reply;
   impl_->call("cluster", timeout, &v1::Peer::Stub::Cluster, request, reply);
   return std::move(*reply.mutable_json());
+}
+
+RevocationReplyData PeerClient::revoke(const std::string& list, std::chrono::milliseconds timeout) {
+  v1::RevocationNotice request;
+  request.set_list(list);
+  v1::RevocationReply reply;
+  impl_->call("revoke", timeout, &v1::Peer::Stub::Revoke, request, reply);
+  return impl_->checked("revoke", [&] { return wire::decode(reply); });
 }
 
 }  // namespace px::swarm

@@ -12,6 +12,8 @@
 
 namespace px::swarm {
 
+class PeerTls;
+
 struct HeartbeatResult {
   NodeAnnouncement node;              // the peer's announcement
   int64_t received_unix_micros = 0;   // the peer's wall clock when the heartbeat arrived
@@ -20,7 +22,9 @@ struct HeartbeatResult {
 
 class PeerClient {
  public:
-  explicit PeerClient(std::string address, int max_message_bytes = kDefaultMaxMessageBytes);
+  // `tls` null: plaintext (an open or local swarm).
+  explicit PeerClient(std::string address, std::shared_ptr<const PeerTls> tls = nullptr,
+                      int max_message_bytes = kDefaultMaxMessageBytes);
   ~PeerClient();
   PeerClient(const PeerClient&) = delete;
   PeerClient& operator=(const PeerClient&) = delete;
@@ -33,6 +37,8 @@ class PeerClient {
   JoinReplyData join(const NodeAnnouncement& self, std::chrono::milliseconds timeout);
   // The peer's view of the swarm, as JSON text.
   std::string cluster(std::chrono::milliseconds timeout);
+  // Passes on a signed revocation list.
+  RevocationReplyData revoke(const std::string& list, std::chrono::milliseconds timeout);
 
  private:
   struct Impl;

@@ -60,7 +60,7 @@ struct PeerLink::Impl {
   Impl(std::string address_in, PeerLinkOptions options_in)
       : address(std::move(address_in)),
         options(std::move(options_in)),
-        channel(open_peer_channel(address, {options.max_message_bytes, options.max_backoff})),
+        channel(open_peer_channel(address, {options.max_message_bytes, options.max_backoff, options.tls})),
         stub(v1::Peer::NewStub(channel)),
         backoff(options.min_backoff) {}
 

@@ -25,6 +25,8 @@
 
 namespace px::swarm {
 
+class PeerTls;
+
 struct PeerLinkOptions {
   WireDType dtype = WireDType::F32;               // how hidden states travel
   size_t max_queued_frames = 1024;
@@ -34,6 +36,7 @@ struct PeerLinkOptions {
   std::chrono::milliseconds min_backoff{50};         // between attempts after a failure,
   std::chrono::milliseconds max_backoff{2000};       // doubling up to this
   std::chrono::milliseconds flush_timeout{2000};     // close(): time for the queued frames
+  std::shared_ptr<const PeerTls> tls;                // private swarms: mutual TLS; null: plaintext
   // Called from the link's own threads (one call at a time) with a message that names the
   // peer. It must return quickly and must not close or destroy the link. Unset: errors go to
   // the log.

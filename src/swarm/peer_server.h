@@ -42,7 +42,13 @@ class PeerHandler {
   virtual JoinReplyData on_join(const NodeAnnouncement& node) = 0;
   // The swarm as this node sees it, as JSON text.
   virtual std::string on_cluster() = 0;
+  // A signed revocation list passed on by a peer (private swarms).
+  virtual RevocationReplyData on_revocations(const std::string& list) {
+    return {false, "this node is not in a private swarm"};
+  }
 };
+
+class PeerTls;
 
 struct PeerServerOptions {
   std::string host = "0.0.0.0";
@@ -50,6 +56,9 @@ struct PeerServerOptions {
   int max_message_bytes = kDefaultMaxMessageBytes;
   int max_threads = 128;                             // gRPC threads; each open Pipeline stream holds one
   std::chrono::milliseconds shutdown_grace{2000};    // how long unary calls may finish on shutdown
+  // Private swarms: mutual TLS, and every call's peer checked against the revocation list.
+  // Null: plaintext, anyone who reaches the port may call.
+  std::shared_ptr<const PeerTls> tls;
 };
 
 class PeerServer {
@@ -70,6 +79,10 @@ class PeerServer {
   // or later), lets unary calls finish within shutdown_grace and then cancels them, and
   // returns once no handler call is running. Idempotent and thread-safe.
   void shutdown();
+
+  // Ends the open Pipeline streams whose peer's credential no longer passes (after a revocation);
+  // returns how many. Their calls from then on are refused too.
+  size_t drop_refused_streams();
 
  private:
   class Service;

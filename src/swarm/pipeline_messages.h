@@ -80,6 +80,13 @@ struct JoinReplyData {
   bool ok = false;
   std::string error;
   std::string scheduler_address;
+  std::string revocations;           // private swarms: the newest signed revocation list (may be empty)
+};
+
+// A node's answer to a revocation list passed on by a peer.
+struct RevocationReplyData {
+  bool adopted = false;              // newer than what it had
+  std::string error;                 // refused: why
 };
 
 }  // namespace px::swarm

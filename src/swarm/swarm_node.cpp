@@ -12,11 +12,14 @@
 #include "core/thread_pool.h"
 #include "runtime/loaded_model.h"
 #include "runtime/request_head.h"
+#include "swarm/announcement_seal.h"
 #include "swarm/cluster_view.h"
 #include "swarm/discovery.h"
 #include "swarm/peer_client.h"
 #include "swarm/peer_link.h"
+#include "swarm/peer_tls.h"
 #include "swarm/stage_host.h"
+#include "swarm/swarm_credentials.h"
 #include "swarm/swarm_entry.h"
 
 namespace px::swarm {
@@ -65,9 +68,21 @@ uint64_t hash_of_shard(const ModelShard& shard) {
   return h;
 }
 
+// Whether `host` binds to this machine only (names are resolved by the OS: only the usual ones).
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
 }  // namespace
 
 SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(random_node_id()) {
+  if (!config_.credentials && !config_.open_swarm && !is_loopback(config_.host)) {
+    fail("refusing to serve the peer port on {} without --credentials: anyone who reaches it could join the swarm, "
+         "read the hidden states (they reveal prompts) and alter results. Give --credentials NODE_DIR (from "
+         "`parallax swarm invite`) for a private swarm, or --open for a public one whose results are verified",
+         config_.host);
+  }
+  if (config_.credentials) tls_ = std::make_shared<PeerTls>(config_.credentials);
   LoadedModel model = LoadedModel::open(config_.model_path);
   const ModelConfig& mc = model.shard->config();
   n_layers_ = mc.n_layers;
@@ -96,6 +111,7 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
   // A link is closed when its peer failed: flushing to it is pointless, and the heartbeat
   // thread that closes it must not stall for long.
   link_options.flush_timeout = std::chrono::milliseconds(100);
+  link_options.tls = tls_;
   links_ = std::make_unique<PeerLinks>(link_options, [this](const std::string& address, const std::string& message) {
     spdlog::warn("link to {}: {}", address, message);
     heartbeat_now_ = true;  // check that peer at once
@@ -104,6 +120,7 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
   PeerServerOptions server_options;
   server_options.host = config_.host;
   server_options.port = config_.p2p_port;
+  server_options.tls = tls_;
   server_ = std::make_unique<PeerServer>(static_cast<PeerHandler&>(*this), server_options);
   config_.p2p_port = server_->port();
   self_address_ = address();
@@ -151,6 +168,13 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
   dht.port = config_.p2p_port;  // the same number: TCP for gRPC, UDP for the DHT
   dht.bootstrap = config_.peers;
   dht.swarm_key = "parallax/" + model_id_;
+  if (config_.credentials) {
+    // Another swarm serving the same model never even sees these values.
+    const std::shared_ptr<SwarmCredentials> credentials = config_.credentials;
+    dht.swarm_key = fmt::format("parallax/{}/{}", credentials->swarm_id(), model_id_);
+    dht.seal = [credentials](const std::string& json) { return seal_announcement(*credentials, json); };
+    dht.open = [credentials](std::string_view value) { return open_announcement(*credentials, value); };
+  }
   dht.announce_period = config_.announce_period;
   dht.expire_after = config_.expire_after;
   discovery_ = std::make_unique<Discovery>(dht);
@@ -165,14 +189,29 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
       try {
         const JoinReplyData reply = client(peer)->join(announcement(), config_.heartbeat_timeout);
         if (!reply.ok) fail("peer {} refused this node: {}", peer, reply.error);
+        if (config_.credentials && !reply.revocations.empty()) on_revocations(reply.revocations);
         const HeartbeatResult hb = client(peer)->heartbeat(announcement(), config_.heartbeat_timeout);
         view_->update(hb.node, /*direct=*/true);
         view_->set_rtt(hb.node.node_id, hb.rtt_seconds);
         break;
       } catch (const Error& e) {
-        if (std::string(e.what()).find("refused this node") != std::string::npos ||
-            std::chrono::steady_clock::now() >= deadline) {
+        const std::string what = e.what();
+        // This node refused the peer's credential, or the peer refused this node: final.
+        if (what.find("refused this node") != std::string::npos || what.find("refused the peer") != std::string::npos) {
           throw;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+          // A TLS peer drops a handshake it refuses without a word: say what that can mean.
+          if (what.find("Socket closed") == std::string::npos) throw;
+          if (!config_.credentials) {
+            fail("{} (the peer may be in a private swarm: give this node --credentials NODE_DIR from `parallax "
+                 "swarm invite`)",
+                 what);
+          }
+          fail("{} (the peer may have refused this node's credential '{}' (serial {}) of swarm {}: revoked, "
+               "expired or from another swarm; the peer's log says which)",
+               what, config_.credentials->self().name, config_.credentials->self().serial,
+               config_.credentials->swarm_id());
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }
@@ -291,6 +330,9 @@ void SwarmNode::heartbeat_loop() {
     loop_wake_.wait_for(lock, config_.heartbeat_period, [&] { return stopping_ || heartbeat_now_.load(); });
     if (stopping_) break;
     heartbeat_now_ = false;
+    lock.unlock();
+    if (tls_) apply_revocations();
+    lock.lock();
     std::vector<NodeAnnouncement> introductions;
     introductions.swap(introductions_);
     lock.unlock();
@@ -352,7 +394,7 @@ void SwarmNode::peer_failed(const std::string& node_id) {
 std::shared_ptr<PeerClient> SwarmNode::client(const std::string& address) {
   std::lock_guard lock(clients_mutex_);
   auto& c = clients_[address];
-  if (!c) c = std::make_shared<PeerClient>(address);
+  if (!c) c = std::make_shared<PeerClient>(address, tls_);
   return c;
 }
 
@@ -554,6 +596,7 @@ JoinReplyData SwarmNode::on_join(const NodeAnnouncement& node) {
   for (const NodeAnnouncement& n : view_->live()) {
     if (n.scheduler) reply.scheduler_address = n.address;
   }
+  if (config_.credentials) reply.revocations = config_.credentials->revocations_text();
   return reply;
 }
 

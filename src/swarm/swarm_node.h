@@ -35,6 +35,8 @@ class ClusterView;
 class Discovery;
 class PeerClient;
 class PeerLinks;
+class PeerTls;
+class SwarmCredentials;
 class StageHost;
 class SwarmEntry;
 
@@ -63,6 +65,10 @@ struct SwarmNodeConfig {
   std::chrono::milliseconds progress_timeout{0};  // the head's progress watchdog (HeadConfig); 0: off
   int wait_nodes = 1;                       // scheduler: assignable nodes before the first allocation
   int max_queue = 256;
+  // A private swarm's membership: mutual TLS on every peer link, signed DHT announcements,
+  // revocations. Null: a local swarm (loopback only) or, with open_swarm, anyone may join.
+  std::shared_ptr<SwarmCredentials> credentials;
+  bool open_swarm = false;                  // allows binding beyond loopback without credentials
 };
 
 class SwarmNode : private PeerHandler, private MessageSender {
@@ -91,6 +97,7 @@ class SwarmNode : private PeerHandler, private MessageSender {
   void on_abort(RequestId request) override;
   JoinReplyData on_join(const NodeAnnouncement& node) override;
   std::string on_cluster() override;
+  RevocationReplyData on_revocations(const std::string& list) override;
   // MessageSender
   bool send(const std::string& address, PipelineMessage message) override;
 
@@ -103,6 +110,9 @@ class SwarmNode : private PeerHandler, private MessageSender {
   // The deterministic rule for who runs allocation (see the .cpp).
   bool should_schedule(const std::vector<NodeAnnouncement>& nodes) const;
   void peer_failed(const std::string& node_id);
+  // Private swarms (swarm_node_revocation.cpp): drops peers whose credential was revoked and
+  // passes a newly adopted list on to every live peer. Heartbeat thread.
+  void apply_revocations();
   void set_state(const std::string& state);
   // Sets the state, announces it and heartbeats it to every live peer at once.
   void tell_peers_state(const std::string& state);
@@ -117,6 +127,7 @@ class SwarmNode : private PeerHandler, private MessageSender {
   double layers_per_second_ = 0;
   double free_memory_ = 0;
 
+  std::shared_ptr<const PeerTls> tls_;    // null: plaintext
   std::unique_ptr<PeerServer> server_;
   std::string self_address_;              // address(), fixed once the port is bound
   std::unique_ptr<LocalInbox> local_;     // messages to itself
@@ -141,6 +152,8 @@ class SwarmNode : private PeerHandler, private MessageSender {
   std::condition_variable loop_wake_;
   bool stopping_ = false;
   std::atomic<bool> heartbeat_now_{false};
+  std::atomic<bool> revocations_changed_{false};    // a newer list was adopted: apply and pass on
+  std::set<std::string> revocation_pending_;        // peers not told yet (heartbeat thread)
   std::vector<NodeAnnouncement> introductions_;     // joiners to announce to the others (loop_mutex_)
   std::map<std::string, int> missed_heartbeats_;
   std::mutex load_mutex_;

@@ -500,13 +500,27 @@ void encode(const JoinReplyData& in, v1::JoinReply& out) {
   out.set_ok(in.ok);
   out.set_error(wire_text(in.error, kMaxErrorLength));
   out.set_scheduler_address(wire_text(in.scheduler_address, kMaxAddressLength));
+  out.set_revocations(wire_text(in.revocations, kMaxRevocationListLength));
 }
 
 JoinReplyData decode(const v1::JoinReply& in) {
   return with_context([] { return "join reply"; }, [&] {
     check_length("error", in.error(), kMaxErrorLength);
     check_length("scheduler_address", in.scheduler_address(), kMaxAddressLength);
-    return JoinReplyData{in.ok(), in.error(), in.scheduler_address()};
+    check_length("revocations", in.revocations(), kMaxRevocationListLength);
+    return JoinReplyData{in.ok(), in.error(), in.scheduler_address(), in.revocations()};
+  });
+}
+
+void encode(const RevocationReplyData& in, v1::RevocationReply& out) {
+  out.set_adopted(in.adopted);
+  out.set_error(wire_text(in.error, kMaxErrorLength));
+}
+
+RevocationReplyData decode(const v1::RevocationReply& in) {
+  return with_context([] { return "revocation reply"; }, [&] {
+    check_length("error", in.error(), kMaxErrorLength);
+    return RevocationReplyData{in.adopted(), in.error()};
   });
 }
 

@@ -31,6 +31,7 @@ inline constexpr size_t kMaxAddressLength = 256;          // host:port strings
 inline constexpr size_t kMaxIdLength = 256;               // node and model ids, node states
 inline constexpr size_t kMaxErrorLength = 4096;           // error texts
 inline constexpr int32_t kMaxLayers = 65536;
+inline constexpr size_t kMaxRevocationListLength = size_t(1) << 20;  // a signed revocation list
 
 // Bytes per hidden value on the wire.
 size_t wire_dtype_size(WireDType dtype);
@@ -50,6 +51,8 @@ void encode(const AssignReply& reply, v1::AssignReply& out);
 AssignReply decode(const v1::AssignReply& reply);
 void encode(const JoinReplyData& reply, v1::JoinReply& out);
 JoinReplyData decode(const v1::JoinReply& reply);
+void encode(const RevocationReplyData& reply, v1::RevocationReply& out);
+RevocationReplyData decode(const v1::RevocationReply& reply);
 
 // `text` as valid UTF-8 (invalid bytes become U+FFFD) of at most max_bytes, cut at a character
 // boundary. Every string this node sends goes through it: a proto3 string that is not UTF-8

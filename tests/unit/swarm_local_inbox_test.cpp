@@ -52,7 +52,7 @@ TEST(LocalInbox, AFullQueueRefusesAndLeavesTheMessageIntact) {
   ASSERT_TRUE(busy);
   EXPECT_TRUE(inbox.post(ReleaseMessage{2}));
   EXPECT_TRUE(inbox.post(ReleaseMessage{3}));
-  PipelineMessage refused = TokensMessage{{SampledToken{9, 4, 5, {}, {}}}};
+  PipelineMessage refused = TokensMessage{{SampledToken{9, 4, 5, {}, {}, {}}}};
   EXPECT_FALSE(inbox.post(std::move(refused)));
   ASSERT_TRUE(std::holds_alternative<TokensMessage>(refused));
   EXPECT_EQ(std::get<TokensMessage>(refused).tokens.size(), 1u);  // not moved from

@@ -64,7 +64,7 @@ class RecordingHandler : public PeerHandler {
     std::lock_guard lock(mutex_);
     aborted_.push_back(request);
   }
-  JoinReplyData on_join(const NodeAnnouncement& node) override { return {true, "", "sched-of-" + node.node_id}; }
+  JoinReplyData on_join(const NodeAnnouncement& node) override { return {true, "", "sched-of-" + node.node_id, {}}; }
   std::string on_cluster() override { return R"({"nodes":["a","b"]})"; }
 
   size_t count() const {
@@ -188,7 +188,7 @@ PipelineMessage mixed_message(RequestId i) {
     case 0: return OpenMessage{setup_for(i), {1, 2, 3}};
     case 1: return AppendMessage{i, 3, 7};
     case 2: return ChunksMessage{{chunk_for(i)}};
-    case 3: return TokensMessage{{SampledToken{i, 4, 9, {}, ""}}};
+    case 3: return TokensMessage{{SampledToken{i, 4, 9, {}, "", {}}}};
     default: return ReleaseMessage{i};
   }
 }

@@ -235,7 +235,7 @@ TEST(WireCodec, ControlMessagesRoundTrip) {
   EXPECT_EQ(std::tie(r.ok, r.error), std::tuple(false, std::string("not enough memory")));
 
   v1::JoinReply join_reply;
-  wire::encode(JoinReplyData{true, "", "10.0.0.1:7000"}, join_reply);
+  wire::encode(JoinReplyData{true, "", "10.0.0.1:7000", {}}, join_reply);
   const JoinReplyData j = wire::decode(join_reply);
   EXPECT_EQ(std::tie(j.ok, j.error, j.scheduler_address), std::tuple(true, std::string(), std::string("10.0.0.1:7000")));
 }
