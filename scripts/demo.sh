@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's main command (`make demo`): synthesizes a small model (no download needed),
-# starts a 3-node swarm on 127.0.0.1 — `parallax run` (scheduler, API and a worker) and two
+# creates a private swarm's credentials (a root and one credential per node: peers talk mutual
+# TLS), starts a 3-node swarm on 127.0.0.1 — `parallax run` (scheduler, API and a worker) and two
 # `parallax join` workers, each offering memory for 3 of the model's 8 layers, so the scheduler
 # cuts the model into a 3-stage pipeline — streams a chat completion through it, prints the
 # output and the route it took, and shuts every node down cleanly.
@@ -45,10 +46,15 @@ wait_ready() {  # log file -> prints the "ready ..." line
   return 1
 }
 
+echo
+echo "demo: a private swarm: its root credential and one credential per node"
+"$parallax" swarm init -o "$logs/swarm" --name demo | head -1
+for n in 1 2 3; do "$parallax" swarm invite "$logs/swarm" -o "$logs/node$n" --days 1 | head -1; done
+
 common=(-m "$model" --host 127.0.0.1 -t 1 --max-layers 3 --ctx 1024 --kv-cache-tokens 4096)
 echo
 echo "demo: node 1: parallax run (scheduler + API + worker)"
-"$parallax" run "${common[@]}" --port 0 --p2p-port 0 --wait-nodes 3 >"$logs/node1.log" 2>&1 &
+"$parallax" run "${common[@]}" --credentials "$logs/node1" --port 0 --p2p-port 0 --wait-nodes 3 >"$logs/node1.log" 2>&1 &
 pids+=($!)
 ready=$(wait_ready "$logs/node1.log")
 echo "  $ready"
@@ -56,7 +62,7 @@ p2p=$(sed 's/.*p2p=\([^ ]*\).*/\1/' <<<"$ready")
 api=$(sed 's/.*api=\([^ ]*\).*/\1/' <<<"$ready")
 for n in 2 3; do
   echo "demo: node $n: parallax join --peer $p2p"
-  "$parallax" join "${common[@]}" --peer "$p2p" --p2p-port 0 >"$logs/node$n.log" 2>&1 &
+  "$parallax" join "${common[@]}" --credentials "$logs/node$n" --peer "$p2p" --p2p-port 0 >"$logs/node$n.log" 2>&1 &
   pids+=($!)
   echo "  $(wait_ready "$logs/node$n.log")"
 done
@@ -66,7 +72,7 @@ for _ in $(seq 200); do
   if curl -sf "http://$api/v1/cluster" | grep -q '"pipelines":\[\['; then break; fi
   sleep 0.1
 done
-"$parallax" status --peer "$p2p"
+"$parallax" status --credentials "$logs/node1" --peer "$p2p"
 
 echo
 echo "demo: streaming a chat completion through the swarm ..."
@@ -76,6 +82,6 @@ curl -sN "http://$api/v1/chat/completions" -H 'Content-Type: application/json' \
 echo
 echo
 echo "demo: the route it took (stages in layer order):"
-"$parallax" status --peer "$p2p" | grep '^route' | tail -1
+"$parallax" status --credentials "$logs/node1" --peer "$p2p" | grep '^route' | tail -1
 echo
 echo "demo: shutting the swarm down"

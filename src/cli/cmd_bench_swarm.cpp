@@ -7,7 +7,10 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <stdlib.h>
+
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -15,6 +18,7 @@
 #include "cli/swarm_harness.h"
 #include "core/error.h"
 #include "model/model_shard.h"
+#include "swarm/credential_authority.h"
 
 namespace px::cli {
 namespace {
@@ -30,6 +34,7 @@ struct BenchSwarmArgs {
   int concurrency = 4;
   std::string wire_dtype = "f32";
   bool every_stage_all_threads = false;
+  bool tls = false;  // each pipeline also as a private swarm (mutual TLS), in the same run
   bool json = false;
 };
 
@@ -100,9 +105,26 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
   // at best match one node with t/S threads. Measured too, that bound tells the pipeline's own
   // cost apart from the machine's (one core streams memory slower than two).
   if (!args.every_stage_all_threads && args.threads > 1) measure_single_node(std::max(1, args.threads / 2));
-  for (int s : args.stages) {
+  // Credentials for the TLS runs: a throwaway swarm root and one node credential per process.
+  std::string credentials_dir;
+  if (args.tls) {
+    char pattern[] = "/tmp/parallax-bench-tls-XXXXXX";
+    if (!mkdtemp(pattern)) fail("cannot make a temporary directory: {}", errno_text(errno));
+    credentials_dir = pattern;
+    swarm::create_swarm_root(credentials_dir + "/root", "bench");
+  }
+  int issued = 0;
+  auto trust = [&](bool tls) -> std::vector<std::string> {
+    if (!tls) return {};
+    const std::string name = fmt::format("node{}", issued++);
+    swarm::issue_node_credential(credentials_dir + "/root", credentials_dir + "/" + name, name, 1);
+    return {"--credentials", credentials_dir + "/" + name};
+  };
+  auto measure_swarm = [&](int s, bool tls) {
     if (s < 1 || s > n_layers) fail("--stages {}: the model has {} layers", s, n_layers);
-    StartedNode head = start_node({"run", "-m", args.model, "--no-worker", "--port", "0", "--p2p-port", "0", "-t", "1"});
+    std::vector<std::string> head_args = {"run", "-m", args.model, "--no-worker", "--port", "0", "--p2p-port", "0", "-t", "1"};
+    for (const std::string& a : trust(tls)) head_args.push_back(a);
+    StartedNode head = start_node(head_args);
     const std::string p2p = head.p2p, api = head.api;
     // The same threads in total by default; with --all-threads-per-stage every stage gets them
     // all (one stream's stages run one after another, so they do not compete).
@@ -110,20 +132,29 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     std::vector<std::unique_ptr<Subprocess>> workers;
     for (int i = 0; i < s; ++i) {
       const std::string layers = fmt::format("{}:{}", i * n_layers / s, (i + 1) * n_layers / s);
-      workers.push_back(start_node({"serve", "-m", args.model, "--layers", layers, "--peer", p2p, "--p2p-port", "0",
-                                    "-t", std::to_string(per_stage), "--wire-dtype", args.wire_dtype})
-                            .process);
+      std::vector<std::string> worker_args = {"serve", "-m", args.model, "--layers", layers, "--peer", p2p, "--p2p-port",
+                                              "0", "-t", std::to_string(per_stage), "--wire-dtype", args.wire_dtype};
+      for (const std::string& a : trust(tls)) worker_args.push_back(a);
+      workers.push_back(start_node(worker_args).process);
     }
     wait_until_serving(api, true);
     Measurement m = measure(api, args, n_vocab);
-    m.setup = fmt::format("{} stage{}", s, s > 1 ? "s" : "");
+    m.setup = fmt::format("{} stage{}{}", s, s > 1 ? "s" : "", tls ? "+TLS" : "");
     m.threads_per_stage = per_stage;
     results.push_back(m);
     for (auto& w : workers) w->signal(SIGTERM);
     head.process->signal(SIGTERM);
     for (auto& w : workers) w->wait(20s);
     head.process->wait(20s);
+    return m;
+  };
+  // TLS cost per hop: a token crosses s + 1 links (head -> stage 1 -> ... -> stage s -> head).
+  std::vector<std::pair<int, double>> tls_hop_us;
+  for (int s : args.stages) {
+    const Measurement plain = measure_swarm(s, false);
+    if (args.tls) tls_hop_us.push_back({s, (measure_swarm(s, true).tpot_s - plain.tpot_s) / (s + 1) * 1e6});
   }
+  if (!credentials_dir.empty()) std::filesystem::remove_all(credentials_dir);
 
   // A one-stage swarm computes what the single node does, plus two hops (head -> stage -> head).
   double hop_us = -1;
@@ -144,8 +175,11 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
                      {"decode_tps", m.decode_tps}, {"aggregate_tps", m.aggregate_tps},
                      {"vs_single", m.decode_tps / results[0].decode_tps}});
     }
+    nlohmann::json tls = nlohmann::json::object();
+    for (const auto& [stages, us] : tls_hop_us) tls[std::to_string(stages)] = us;
     fmt::print("{}\n", nlohmann::json{{"results", out},
                                       {"hop_overhead_us", hop_us},
+                                      {"tls_cost_per_hop_us_by_stages", tls},
                                       {"two_stages_vs_half_threads_node", two_stage_bound},
                                       {"concurrency", args.concurrency}}
                            .dump(1));
@@ -160,6 +194,10 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
                m.aggregate_tps / results[0].aggregate_tps);
   }
   if (hop_us >= 0) fmt::print("per-hop overhead: {:.0f} us (1-stage swarm vs single node, two hops per token)\n", hop_us);
+  for (const auto& [stages, us] : tls_hop_us) {
+    fmt::print("TLS cost per hop with {} stage(s): {:.0f} us (TLS vs plaintext swarm, {} hops per token)\n", stages,
+               us, stages + 1);
+  }
   if (two_stage_bound > 0) {
     fmt::print("2 stages vs a single node with {} thread(s), their bound for one stream: {:.2f}x\n", args.threads / 2,
                two_stage_bound);
@@ -182,6 +220,7 @@ void register_bench_swarm(CLI::App& app) {
   cmd->add_option("--wire-dtype", args->wire_dtype, "Hidden states on the wire: f32, f16, bf16")->capture_default_str();
   cmd->add_flag("--all-threads-per-stage", args->every_stage_all_threads,
                 "Give every stage all the threads instead of splitting them");
+  cmd->add_flag("--tls", args->tls, "Also run every pipeline as a private swarm (mutual TLS) and report its cost");
   cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->callback([args] { run_bench_swarm(*args); });
 }
