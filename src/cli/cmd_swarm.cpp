@@ -102,7 +102,15 @@ void register_swarm(CLI::App& app) {
     if (!status_credentials->empty()) {
       tls = std::make_shared<swarm::PeerTls>(swarm::SwarmCredentials::load(*status_credentials));
     }
-    print_status(swarm::PeerClient(*status_peer, tls).cluster(std::chrono::seconds(5)), *status_json);
+    std::string json;
+    try {
+      json = swarm::PeerClient(*status_peer, tls).cluster(std::chrono::seconds(5));
+    } catch (const Error& e) {
+      // A private swarm's node closes a plaintext connection without a word.
+      if (tls || std::string(e.what()).find("Socket closed") == std::string::npos) throw;
+      fail("{} (the node may be in a private swarm: give --credentials NODE_DIR)", e.what());
+    }
+    print_status(json, *status_json);
   });
 }
 
