@@ -110,7 +110,8 @@ class SwarmNode : private PeerHandler, private MessageSender {
 
   SwarmNodeConfig config_;
   std::string id_;
-  std::string model_id_;
+  ModelDigest model_digest_;  // the model's SHA-256 identity, part by part
+  std::string model_id_;       // model_digest_.id
   int n_layers_ = 0;
   double layer_bytes_ = 0;
   double memory_bandwidth_ = 0;

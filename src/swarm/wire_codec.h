@@ -31,6 +31,8 @@ inline constexpr size_t kMaxAddressLength = 256;          // host:port strings
 inline constexpr size_t kMaxIdLength = 256;               // node and model ids, node states
 inline constexpr size_t kMaxErrorLength = 4096;           // error texts
 inline constexpr int32_t kMaxLayers = 65536;
+inline constexpr size_t kMaxDigestLayers = 4096;         // layer digests in a join reply (GGUF's limit too)
+inline constexpr size_t kMaxConfigText = 4096;           // a model digest's canonical config
 
 // Bytes per hidden value on the wire.
 size_t wire_dtype_size(WireDType dtype);
