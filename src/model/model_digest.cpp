@@ -202,13 +202,16 @@ ModelDigest digest_weights(const WeightSource& weights, ThreadPool* pool,
   uint64_t total = 0;
   for (TensorJob& job : jobs) order.push_back(&job), total += job.bytes;
   std::stable_sort(order.begin(), order.end(), [](const TensorJob* a, const TensorJob* b) { return a->bytes > b->bytes; });
-  auto hash_range = [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) order[size_t(i)]->digest = hash_tensor(*order[size_t(i)], progress);
+  // Each thread takes the next tensor when it is done with one (parallel_for's contiguous
+  // chunks would hand one thread all the largest).
+  std::atomic<size_t> next{0};
+  auto hash_queue = [&](int64_t, int64_t) {
+    for (size_t i; (i = next.fetch_add(1)) < order.size();) order[i]->digest = hash_tensor(*order[i], progress);
   };
   if (pool && pool->size() > 1) {
-    pool->parallel_for(int64_t(order.size()), 1, hash_range);
+    pool->parallel_for(pool->size(), 1, hash_queue);
   } else {
-    hash_range(0, int64_t(order.size()));
+    hash_queue(0, 1);
   }
 
   ModelDigest d;
