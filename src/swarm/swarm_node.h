@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "model/model_digest.h"
 #include "runtime/engine.h"
 #include "runtime/stage_executor.h"
 #include "swarm/layer_scheduler.h"
