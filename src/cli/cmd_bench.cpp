@@ -1,5 +1,6 @@
 // `parallax bench`: prefill and decode speed of a model on this machine, next to the memory
-// read bandwidth measured in the same run (decode's roofline).
+// read bandwidth measured in the same run (decode's roofline), and how fast the model's
+// SHA-256 identity (model/model_digest.h) hashes its weights.
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -12,6 +13,7 @@
 #include "core/thread_pool.h"
 #include "model/forward.h"
 #include "model/gguf.h"
+#include "model/model_digest.h"
 #include "sampling/sampler.h"
 
 namespace px::cli {
@@ -84,6 +86,9 @@ void run_bench(const BenchArgs& args) {
       bandwidth = bandwidth_now;
     }
   }
+  DigestRun digest;
+  digest_weights(shard->weights(), &pool, {}, &digest);
+  const double digest_gbps = digest.seconds > 0 ? digest.bytes / digest.seconds / 1e9 : 0;
   const double bytes_per_token = double(shard->weight_bytes_per_token());
   const double roofline_tps = bandwidth / bytes_per_token;
   const double roofline_pct = 100.0 * best.decode_tps / roofline_tps;
@@ -92,6 +97,7 @@ void run_bench(const BenchArgs& args) {
                           {"decode_tps", best.decode_tps},
                           {"bandwidth_gbps", bandwidth / 1e9},
                           {"roofline_pct", roofline_pct},
+                          {"digest_gbps", digest_gbps},
                           {"roofline_tps", roofline_tps},
                           {"weight_bytes_per_token", bytes_per_token},
                           {"threads", pool.size()},
@@ -103,9 +109,11 @@ void run_bench(const BenchArgs& args) {
   std::cout << fmt::format(
       "model        {}\nthreads      {}\nbandwidth    {:.2f} GB/s (read, measured now)\n"
       "weights      {:.1f} MB read per decoded token\nprefill      {:.1f} tok/s ({} tokens)\n"
-      "decode       {:.1f} tok/s ({} tokens)\nroofline     {:.1f} tok/s -> decode at {:.1f} %\n",
+      "decode       {:.1f} tok/s ({} tokens)\nroofline     {:.1f} tok/s -> decode at {:.1f} %\n"
+      "digest       {:.2f} GB/s (SHA-256 of {:.1f} MB of weights, the model id)\n",
       args.model, pool.size(), bandwidth / 1e9, bytes_per_token / 1e6, best.prefill_tps,
-      args.prompt_tokens, best.decode_tps, args.decode_tokens, roofline_tps, roofline_pct);
+      args.prompt_tokens, best.decode_tps, args.decode_tokens, roofline_tps, roofline_pct, digest_gbps,
+      digest.bytes / 1e6);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// `parallax model synth|quantize|convert|info`: make, convert and inspect model files.
+// `parallax model synth|quantize|convert|info|digest`: make, convert, inspect and identify model files.
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -10,10 +11,12 @@
 #include "cli/commands.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "model/gguf.h"
 #include "model/gguf_writer.h"
 #include "model/hf_export.h"
 #include "model/model_convert.h"
+#include "model/model_digest_cache.h"
 #include "model/model_info.h"
 #include "model/model_quantize.h"
 #include "model/synth.h"
@@ -146,15 +149,66 @@ void register_info(CLI::App& model) {
   });
 }
 
+void print_digest(const DigestResult& r, bool json) {
+  const ModelDigest& d = r.digest;
+  if (json) {
+    const nlohmann::json out = {{"id", d.id},
+                                {"config", d.config},
+                                {"layers", d.layers},
+                                {"embedding_output", d.embedding_output},
+                                {"from_cache", r.from_cache},
+                                {"cache", r.cache_path},
+                                {"hashed_bytes", r.run.bytes},
+                                {"hashed_seconds", r.run.seconds},
+                                {"threads", r.run.threads},
+                                {"gb_per_second", r.run.seconds > 0 ? r.run.bytes / r.run.seconds / 1e9 : 0.0}};
+    fmt::print("{}\n", out.dump(2));
+    return;
+  }
+  fmt::print("id                {}\nconfig            {}\n", d.id, d.config);
+  for (size_t i = 0; i < d.layers.size(); ++i) fmt::print("layer {:<11} {}\n", i, d.layers[i]);
+  fmt::print("embedding/output  {}\n", d.embedding_output);
+  if (r.from_cache) {
+    fmt::print("from cache        {} (--no-cache hashes again)\n", r.cache_path);
+  } else {
+    const std::string size = r.run.bytes >= 1e9 ? fmt::format("{:.2f} GB", r.run.bytes / 1e9) : fmt::format("{:.1f} MB", r.run.bytes / 1e6);
+    fmt::print("hashed            {} in {:.3f} s: {:.2f} GB/s ({} threads)\n", size, r.run.seconds,
+               r.run.seconds > 0 ? r.run.bytes / r.run.seconds / 1e9 : 0.0, r.run.threads);
+    if (!r.cache_path.empty()) fmt::print("cached in         {}\n", r.cache_path);
+  }
+}
+
+void register_digest(CLI::App& model) {
+  struct Options {
+    std::string path;
+    int threads = 0;
+    bool no_cache = false, json = false;
+  };
+  auto opts = std::make_shared<Options>();
+  auto* cmd = model.add_subcommand("digest", "print a model's SHA-256 identity: id, config and per-layer digests");
+  cmd->add_option("model", opts->path, "GGUF file or Hugging Face model directory")->required()->check(CLI::ExistingPath);
+  cmd->add_option("-t,--threads", opts->threads, "hashing threads (0 = all cores)")->capture_default_str();
+  cmd->add_flag("--no-cache", opts->no_cache, "hash even when a cached digest matches the files (and refresh it)");
+  cmd->add_flag("--json", opts->json, "print JSON");
+  cmd->callback([opts] {
+    ThreadPool pool(opts->threads);
+    DigestOptions options;
+    options.pool = &pool;
+    options.use_cache = !opts->no_cache;
+    print_digest(model_digest(opts->path, options), opts->json);
+  });
+}
+
 }  // namespace
 
 void register_model(CLI::App& app) {
-  auto* model = app.add_subcommand("model", "make, convert and inspect model files");
+  auto* model = app.add_subcommand("model", "make, convert, inspect and identify model files");
   model->require_subcommand(1);
   register_synth(*model);
   register_quantize(*model);
   register_convert(*model);
   register_info(*model);
+  register_digest(*model);
 }
 
 }  // namespace px::cli

@@ -1,5 +1,8 @@
 #include "core/file_write.h"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <system_error>
@@ -9,7 +12,8 @@
 namespace px {
 
 void write_file_atomically(const std::string& path, const std::function<void(const WriteBytes&)>& write_parts) {
-  const std::string tmp = path + ".tmp";
+  static std::atomic<uint64_t> next{0};
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(next++);
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) fail("{}: cannot create: {}", tmp, errno_text(errno));
   try {

@@ -1,6 +1,8 @@
 #pragma once
-// Writing a file so that a failure never leaves half of it behind: the bytes go to PATH.tmp,
-// which is renamed over PATH only once everything is written and flushed.
+// Writing a file so that a failure never leaves half of it behind: the bytes go to PATH.tmp.<pid>.<n>,
+// which is renamed over PATH only once everything is written and flushed. The temporary name
+// is unique per process and call, so writers racing for one PATH (nodes caching the digest of
+// a model they share) never write into each other's file: the last rename wins, whole.
 #include <cstddef>
 #include <functional>
 #include <string>

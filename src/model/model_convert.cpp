@@ -7,29 +7,10 @@
 #include "model/gguf_writer.h"
 #include "model/hf_tensor_map.h"
 #include "model/model_quantize.h"
+#include "model/tensor_names.h"
 #include "model/weight_source.h"
 
 namespace px {
-namespace {
-
-// Every tensor name a model of this config may have, in GGUF's usual order.
-std::vector<std::string> tensor_names(const ModelConfig& c) {
-  std::vector<std::string> names = {"token_embd.weight", "rope_freqs.weight"};
-  for (int l = 0; l < c.n_layers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    for (const char* t : {"attn_norm.weight", "attn_q.weight", "attn_q.bias", "attn_k.weight", "attn_k.bias",
-                          "attn_v.weight", "attn_v.bias", "attn_q_norm.weight", "attn_k_norm.weight",
-                          "attn_output.weight", "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight",
-                          "ffn_down.weight"}) {
-      names.push_back(p + t);
-    }
-  }
-  names.push_back("output_norm.weight");
-  names.push_back("output.weight");
-  return names;
-}
-
-}  // namespace
 
 void write_gguf_model(const WeightSource& weights, const std::string& out_path, DType type,
                       const std::function<void(GgufWriter&)>& add_metadata) {
@@ -46,7 +27,7 @@ void write_gguf_model(const WeightSource& weights, const std::string& out_path, 
   write_hparams(writer, config, weights.name(), type);
   if (add_metadata) add_metadata(writer);
 
-  for (const std::string& name : tensor_names(config)) {
+  for (const std::string& name : model_tensor_names(config)) {
     const std::optional<TensorRef> t = weights.find(name);
     if (!t) continue;
     const int64_t cols = t->dims[0], n = t->elements(), rows = n / cols;

@@ -4,10 +4,12 @@
 // proto/parallax.proto and validates what arrives; nothing above it sees protobuf.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "model/model_digest.h"
 #include "runtime/stage_messages.h"
 
 namespace px::swarm {
@@ -80,6 +82,7 @@ struct JoinReplyData {
   bool ok = false;
   std::string error;
   std::string scheduler_address;
+  std::optional<ModelDigest> swarm_model;  // with a refusal for another model: what the swarm serves
   std::string revocations;           // private swarms: the newest signed revocation list (may be empty)
 };
 

@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "model/model_digest_cache.h"
 #include "runtime/loaded_model.h"
 #include "runtime/request_head.h"
 #include "swarm/announcement_seal.h"
@@ -24,12 +25,6 @@
 
 namespace px::swarm {
 namespace {
-
-uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
-  return h;
-}
 
 std::string hex16(uint64_t v) { return fmt::format("{:016x}", v); }
 
@@ -51,23 +46,6 @@ double available_memory() {
   return 0;
 }
 
-uint64_t hash_of_shard(const ModelShard& shard) {
-  const ModelConfig& c = shard.config();
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (int v : {int(c.arch), c.n_layers, c.n_embd, c.n_heads, c.n_kv_heads, c.head_dim, c.n_ff, c.n_vocab}) {
-    h = fnv1a(h, &v, sizeof v);
-  }
-  h = fnv1a(h, &c.rope_base, sizeof c.rope_base);
-  const size_t bytes = shard.weight_bytes_per_token();
-  h = fnv1a(h, &bytes, sizeof bytes);
-  // Weights themselves tell apart models of one shape: the norms of the first and last layer.
-  const auto& first = shard.layer(0).attn_norm;
-  h = fnv1a(h, first.data(), first.size() * sizeof(float));
-  const auto& last = shard.output_norm();
-  h = fnv1a(h, last.data(), last.size() * sizeof(float));
-  return h;
-}
-
 // Whether `host` binds to this machine only (names are resolved by the OS: only the usual ones).
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
@@ -86,7 +64,14 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
   LoadedModel model = LoadedModel::open(config_.model_path);
   const ModelConfig& mc = model.shard->config();
   n_layers_ = mc.n_layers;
-  model_id_ = hex16(hash_of_shard(*model.shard));
+  {
+    // The model's identity is the SHA-256 digest of its config and weights (cached beside it).
+    ThreadPool pool(config_.threads);
+    DigestOptions digest;
+    digest.pool = &pool;
+    model_digest_ = model_digest(config_.model_path, model.shard->weights(), digest).digest;
+  }
+  model_id_ = model_digest_.id;
   // One transformer layer's weights (a middle layer: no embedding, no output head).
   layer_bytes_ = double(ModelShard::load(config_.model_path, {n_layers_ / 2, n_layers_ / 2 + 1})->weight_bytes_per_token());
   if (config_.layers && (config_.layers->begin < 0 || config_.layers->end > n_layers_ ||
@@ -188,7 +173,11 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
     for (;;) {
       try {
         const JoinReplyData reply = client(peer)->join(announcement(), config_.heartbeat_timeout);
-        if (!reply.ok) fail("peer {} refused this node: {}", peer, reply.error);
+        if (!reply.ok) {
+          // Name what differs ("layers 3-5 differ from the swarm's model") when the peer says.
+          const std::string diff = reply.swarm_model ? describe_digest_difference(*reply.swarm_model, model_digest_) : "";
+          fail("peer {} refused this node: {}", peer, diff.empty() ? reply.error : fmt::format("{} ({})", diff, reply.error));
+        }
         if (config_.credentials && !reply.revocations.empty()) on_revocations(reply.revocations);
         const HeartbeatResult hb = client(peer)->heartbeat(announcement(), config_.heartbeat_timeout);
         view_->update(hb.node, /*direct=*/true);
@@ -581,6 +570,7 @@ JoinReplyData SwarmNode::on_join(const NodeAnnouncement& node) {
   if (node.model_id != model_id_) {
     reply.ok = false;
     reply.error = fmt::format("this swarm serves model {}, the node has {}", model_id_, node.model_id);
+    reply.swarm_model = model_digest_;
     return reply;
   }
   view_->update(node, /*direct=*/true);

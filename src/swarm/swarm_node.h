@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "model/model_digest.h"
 #include "runtime/engine.h"
 #include "runtime/stage_executor.h"
 #include "swarm/layer_scheduler.h"
@@ -120,7 +121,8 @@ class SwarmNode : private PeerHandler, private MessageSender {
 
   SwarmNodeConfig config_;
   std::string id_;
-  std::string model_id_;
+  ModelDigest model_digest_;  // the model's SHA-256 identity, part by part
+  std::string model_id_;       // model_digest_.id
   int n_layers_ = 0;
   double layer_bytes_ = 0;
   double memory_bandwidth_ = 0;

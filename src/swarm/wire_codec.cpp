@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "core/sha256.h"
 #include "tokenizer/unicode.h"
 
 namespace px::swarm::wire {
@@ -500,15 +501,47 @@ void encode(const JoinReplyData& in, v1::JoinReply& out) {
   out.set_ok(in.ok);
   out.set_error(wire_text(in.error, kMaxErrorLength));
   out.set_scheduler_address(wire_text(in.scheduler_address, kMaxAddressLength));
+  // A digest too large to send is left out: the refusal then just names the two ids.
+  if (in.swarm_model && in.swarm_model->layers.size() <= kMaxDigestLayers &&
+      in.swarm_model->config_text.size() <= kMaxConfigText) {
+    v1::ModelDigests& m = *out.mutable_swarm_model();
+    m.set_config_text(wire_text(in.swarm_model->config_text, kMaxConfigText));
+    for (const std::string& layer : in.swarm_model->layers) m.add_layers(wire_text(layer, kMaxIdLength));
+    m.set_embedding_output(wire_text(in.swarm_model->embedding_output, kMaxIdLength));
+  }
   out.set_revocations(wire_text(in.revocations, kMaxRevocationListLength));
 }
+
+namespace {
+
+ModelDigest decode_digests(const v1::ModelDigests& in) {
+  check_length("config_text", in.config_text(), kMaxConfigText);
+  check_count("layers", size_t(in.layers_size()), kMaxDigestLayers);
+  ModelDigest d;
+  d.config_text = in.config_text();
+  d.config = sha256_hex(d.config_text);
+  for (int i = 0; i < in.layers_size(); ++i) {
+    if (!is_sha256_hex(in.layers(i))) fail("layer digest {} is not 64 lowercase hex digits", i);
+    d.layers.push_back(in.layers(i));
+  }
+  if (!is_sha256_hex(in.embedding_output())) fail("the embedding_output digest is not 64 lowercase hex digits");
+  d.embedding_output = in.embedding_output();
+  d.id = manifest_id(d);
+  return d;
+}
+
+}  // namespace
 
 JoinReplyData decode(const v1::JoinReply& in) {
   return with_context([] { return "join reply"; }, [&] {
     check_length("error", in.error(), kMaxErrorLength);
     check_length("scheduler_address", in.scheduler_address(), kMaxAddressLength);
     check_length("revocations", in.revocations(), kMaxRevocationListLength);
-    return JoinReplyData{in.ok(), in.error(), in.scheduler_address(), in.revocations()};
+    JoinReplyData out{in.ok(), in.error(), in.scheduler_address(), std::nullopt, in.revocations()};
+    if (in.has_swarm_model()) {
+      out.swarm_model = with_context([] { return "swarm_model"; }, [&] { return decode_digests(in.swarm_model()); });
+    }
+    return out;
   });
 }
 

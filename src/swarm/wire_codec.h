@@ -32,6 +32,8 @@ inline constexpr size_t kMaxIdLength = 256;               // node and model ids,
 inline constexpr size_t kMaxErrorLength = 4096;           // error texts
 inline constexpr int32_t kMaxLayers = 65536;
 inline constexpr size_t kMaxRevocationListLength = size_t(1) << 20;  // a signed revocation list
+inline constexpr size_t kMaxDigestLayers = 4096;         // layer digests in a join reply (GGUF's limit too)
+inline constexpr size_t kMaxConfigText = 4096;           // a model digest's canonical config
 
 // Bytes per hidden value on the wire.
 size_t wire_dtype_size(WireDType dtype);

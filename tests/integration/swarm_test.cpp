@@ -1,8 +1,13 @@
 // The swarm as separate processes on 127.0.0.1: a head (`run --no-worker`) and 1-4 workers
 // pinned to contiguous layer ranges give the single node's completions token for token (texts
 // and logprobs), eight requests at once; a node that joins mid-run is given layers and takes
-// traffic; a node that leaves with SIGTERM is drained first and no request is lost.
+// traffic; a node that leaves with SIGTERM is drained first and no request is lost; a node
+// whose model differs in one weight is refused, naming the layer.
+#include <filesystem>
+#include <fstream>
+
 #include "integration/swarm_harness.h"
+#include "model/gguf.h"
 
 namespace px::swarm_test {
 namespace {
@@ -69,6 +74,34 @@ TEST(Swarm, ANodeThatLeavesIsDrainedFirst) {
   EXPECT_EQ(second->wait(30s), 0) << second->output();
   // The rest keep serving, with the same output as the single node.
   expect_same(complete_concurrently(head.api, 8), "after a leave");
+}
+
+TEST(Swarm, ANodeWhoseModelDiffersInOneWeightIsRefusedNamingTheLayer) {
+  // The swarm's model with one bit of layer 5 flipped: the same shape, another model.
+  const std::string other = test::temp_dir() + "swarm_model_tampered.gguf";
+  std::filesystem::copy_file(model_path(), other, std::filesystem::copy_options::overwrite_existing);
+  uint64_t offset = 0;
+  {
+    const auto file = GgufFile::open(other);
+    const GgufTensorInfo* t = file->find_tensor("blk.5.ffn_down.weight");
+    ASSERT_NE(t, nullptr);
+    offset = file->data_offset() + t->offset + 7;
+  }
+  {
+    std::fstream f(other, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(std::streamoff(offset));
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(std::streamoff(offset));
+    f.put(char(c ^ 1));
+  }
+  Head head({"--no-worker"});
+  ASSERT_FALSE(head.p2p.empty()) << head.process->output();
+  ChildProcess joiner({"join", "-m", other, "--peer", head.p2p, "--p2p-port", "0", "-t", "1"});
+  EXPECT_NE(joiner.wait(30s), 0) << joiner.output();
+  EXPECT_NE(joiner.output().find("refused this node: layer 5 differs from the swarm's model (this swarm serves model"),
+            std::string::npos)
+      << joiner.output();
 }
 
 }  // namespace

@@ -64,7 +64,7 @@ class RecordingHandler : public PeerHandler {
     std::lock_guard lock(mutex_);
     aborted_.push_back(request);
   }
-  JoinReplyData on_join(const NodeAnnouncement& node) override { return {true, "", "sched-of-" + node.node_id, {}}; }
+  JoinReplyData on_join(const NodeAnnouncement& node) override { return {true, "", "sched-of-" + node.node_id, std::nullopt, {}}; }
   std::string on_cluster() override { return R"({"nodes":["a","b"]})"; }
 
   size_t count() const {

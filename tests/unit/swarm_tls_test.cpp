@@ -36,7 +36,7 @@ class Handler : public PeerHandler {
   }
   AssignReply on_assign(const Assignment&) override { return {true, {}}; }
   void on_abort(RequestId) override {}
-  JoinReplyData on_join(const NodeAnnouncement&) override { return {true, {}, {}, {}}; }
+  JoinReplyData on_join(const NodeAnnouncement&) override { return {true, {}, {}, std::nullopt, {}}; }
   std::string on_cluster() override { return R"({"ok":true})"; }
   std::atomic<int> frames{0};
 };

@@ -12,6 +12,8 @@
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "core/sha256.h"
+#include "model/model_digest.h"
 
 namespace px::swarm {
 namespace {
@@ -235,9 +237,58 @@ TEST(WireCodec, ControlMessagesRoundTrip) {
   EXPECT_EQ(std::tie(r.ok, r.error), std::tuple(false, std::string("not enough memory")));
 
   v1::JoinReply join_reply;
-  wire::encode(JoinReplyData{true, "", "10.0.0.1:7000", {}}, join_reply);
+  wire::encode(JoinReplyData{true, "", "10.0.0.1:7000", std::nullopt, {}}, join_reply);
   const JoinReplyData j = wire::decode(join_reply);
   EXPECT_EQ(std::tie(j.ok, j.error, j.scheduler_address), std::tuple(true, std::string(), std::string("10.0.0.1:7000")));
+}
+
+ModelDigest sample_digest(int n_layers) {
+  ModelDigest d;
+  d.config_text = "arch=llama\nn_layers=" + std::to_string(n_layers) + "\n";
+  d.config = sha256_hex(d.config_text);
+  for (int i = 0; i < n_layers; ++i) d.layers.push_back(sha256_hex("layer " + std::to_string(i)));
+  d.embedding_output = sha256_hex("outside");
+  d.id = manifest_id(d);
+  return d;
+}
+
+// A refusal carries the swarm's model part by part; the receiver recomputes the hashes.
+TEST(WireCodec, AJoinRefusalCarriesTheSwarmsModelDigests) {
+  JoinReplyData refusal{false, "another model", "", sample_digest(6), {}};
+  v1::JoinReply proto;
+  wire::encode(refusal, proto);
+  const JoinReplyData back = wire::decode(proto);
+  ASSERT_TRUE(back.swarm_model.has_value());
+  EXPECT_EQ(back.swarm_model->id, refusal.swarm_model->id);
+  EXPECT_EQ(back.swarm_model->config, refusal.swarm_model->config);
+  EXPECT_EQ(back.swarm_model->layers, refusal.swarm_model->layers);
+  EXPECT_NO_THROW(check_digest(*back.swarm_model));
+
+  v1::JoinReply plain;
+  wire::encode(JoinReplyData{true, "", "", std::nullopt, {}}, plain);
+  EXPECT_FALSE(wire::decode(plain).swarm_model.has_value());
+
+  // Too many layers to send: left out rather than a reply the peer must reject.
+  v1::JoinReply huge;
+  wire::encode(JoinReplyData{false, "x", "", sample_digest(int(wire::kMaxDigestLayers) + 1), {}}, huge);
+  EXPECT_FALSE(huge.has_swarm_model());
+}
+
+TEST(WireCodec, RejectsMalformedModelDigests) {
+  v1::JoinReply proto;
+  wire::encode(JoinReplyData{false, "x", "", sample_digest(3), {}}, proto);
+  v1::JoinReply bad = proto;
+  bad.mutable_swarm_model()->set_layers(1, "not-hex");
+  EXPECT_REJECTED(bad, "join reply: swarm_model: layer digest 1 is not 64 lowercase hex digits");
+  bad = proto;
+  bad.mutable_swarm_model()->set_embedding_output(std::string(64, 'A'));
+  EXPECT_REJECTED(bad, "embedding_output digest");
+  bad = proto;
+  bad.mutable_swarm_model()->set_config_text(std::string(wire::kMaxConfigText + 1, 'c'));
+  EXPECT_REJECTED(bad, "config_text is 4097 bytes long");
+  bad = proto;
+  for (size_t i = 0; i < wire::kMaxDigestLayers; ++i) bad.mutable_swarm_model()->add_layers(std::string(64, '0'));
+  EXPECT_REJECTED(bad, "layers has 4099 entries, more than the 4096 allowed");
 }
 
 // A proto3 string that is not UTF-8 makes the receiver's parse fail, so texts are sanitized
