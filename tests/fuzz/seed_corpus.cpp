@@ -184,6 +184,7 @@ void wire_seeds(const fs::path& root) {
   v1::JoinReply join_reply;
   swarm::wire::encode(swarm::JoinReplyData{true, "", "10.0.0.1:7000"}, join_reply);
   put(WireKind::JoinReply, "", join_reply);
+  dir.write("text", std::string(1, char(WireKind::Text)) + "\x10" + "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xff\xfe cut");
 }
 
 void announcement_seeds(const fs::path& root) {

@@ -86,6 +86,22 @@ void check_control(const Proto& message) {
   });
 }
 
+// wire_text makes any text sendable: at most max_bytes, valid UTF-8 (checked by protobuf's own
+// validator, which would make the receiver drop the whole message), and unchanged by a second pass.
+void check_text(const uint8_t* data, size_t size) {
+  if (size == 0) return;
+  const size_t max_bytes = data[0];
+  const std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
+  const std::string sent = wire::wire_text(text, max_bytes);
+  if (sent.size() > max_bytes) broken("wire_text is over its limit", fmt::format("{} > {}", sent.size(), max_bytes));
+  if (wire::wire_text(sent, max_bytes) != sent) broken("wire_text changes its own output", sent);
+  v1::AssignReply reply;
+  reply.set_error(sent);
+  v1::AssignReply received;
+  if (!received.ParseFromString(bytes_of(reply)) || received.error() != sent)
+    broken("wire_text's output is not a valid protobuf string", sent);
+}
+
 // Protobuf's own parser: what it refuses (bad varints, truncation, invalid UTF-8 in a string)
 // never reaches the codec.
 bool parse(google::protobuf::Message& out, const uint8_t* data, size_t size) {
@@ -146,6 +162,9 @@ void run(fuzz::WireKind kind, const uint8_t* data, size_t size) {
       if (parse(reply, data, size)) check_control(reply);
       return;
     }
+    case WireKind::Text:
+      check_text(data, size);
+      return;
     case WireKind::Count: break;
   }
   broken("unhandled kind", fuzz::kWireKindNames[size_t(kind) % size_t(WireKind::Count)]);

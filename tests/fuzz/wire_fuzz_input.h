@@ -5,7 +5,7 @@
 // The kinds of a PipelineFrame's oneof come twice: a whole frame (the fuzzer also mutates the
 // oneof's tag and length) and each inner message alone, which the entry wraps into a frame, so
 // mutations land on the fields rather than on the framing. To cover a new message, add its kind
-// at the end (older seeds keep their meaning), its name below, a case in the entry and a seed.
+// at the end (the seeds keep their meaning), its name below, a case in the entry and a seed.
 #include <cstdint>
 
 namespace px::fuzz {
@@ -23,12 +23,14 @@ enum class WireKind : uint8_t {
   Assignment,        // the Assign RPC's request
   AssignReply,
   JoinReply,
+  Text,              // wire_text: one byte of max_bytes, then the text (every string this node sends)
   Count
 };
 
 inline constexpr const char* kWireKindNames[] = {
     "frame",           "open",           "append", "chunks",     "tokens",       "release",
     "heartbeat_request", "heartbeat_reply", "join",   "assignment", "assign_reply", "join_reply",
+    "text",
 };
 static_assert(sizeof(kWireKindNames) / sizeof(kWireKindNames[0]) == size_t(WireKind::Count));
 
