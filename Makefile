@@ -3,8 +3,11 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 PARALLAX := $(BUILD_DIR)/parallax
+# libFuzzer entries (tests/fuzz/README.md): their own clang build, each run FUZZ_SECONDS.
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 20
 
-.PHONY: all deps js-deps configure build test demo bench clean
+.PHONY: all deps js-deps configure build test demo bench fuzz clean
 
 all: build
 
@@ -27,8 +30,17 @@ js-deps:
 test: build js-deps
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
+$(FUZZ_DIR)/build.ninja:
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DPARALLAX_BUILD_FUZZ=ON -DPARALLAX_BUILD_TESTS=OFF
+
+# Builds every entry and runs each over its seed corpus for a smoke test (CI); long runs:
+# tests/fuzz/run.sh $(FUZZ_DIR) 600 ENTRY.
+fuzz: deps $(FUZZ_DIR)/build.ninja
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzzers
+	bash tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
 demo: build
 	bash scripts/demo.sh $(PARALLAX)
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(FUZZ_DIR)

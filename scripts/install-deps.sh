@@ -9,6 +9,7 @@ packages=(
   libhwy-dev libpcre2-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcpp-httplib-dev libicu-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
+  clang libclang-rt-dev  # make fuzz: libFuzzer and the sanitizers' runtimes
 )
 
 # Node.js and npm run the end-to-end client and the JavaScript reference implementations; a

@@ -71,8 +71,9 @@ class Dict {
  public:
   const Value* find(std::string_view key) const;
   void set(std::string key, Value value);
-  size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
+  // Defined below Value: libstdc++'s pair needs Value complete (clang insists, GCC does not).
+  size_t size() const;
+  bool empty() const;
   const std::vector<std::pair<std::string, Value>>& entries() const { return entries_; }
   void clear();
   int depth() const { return depth_; }
@@ -168,6 +169,9 @@ class Value {
                std::shared_ptr<const List>, std::shared_ptr<const Dict>, Namespace, std::shared_ptr<const Callable>>
       v_;
 };
+
+inline size_t Dict::size() const { return entries_.size(); }
+inline bool Dict::empty() const { return entries_.empty(); }
 
 // Arguments of a call: positional, then keyword (in source order).
 struct CallArgs {

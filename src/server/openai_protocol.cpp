@@ -205,9 +205,19 @@ json normalize_message(const json& message, size_t index) {
 }  // namespace
 
 json parse_json_body(const std::string& body) {
+  // nlohmann parses without recursing, but a copy or a dump of the result recurses per level:
+  // the depth is bounded here, before anything holds the value. `depth` counts the containers
+  // around the one that starts.
+  const auto bounded = [](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= kMaxJsonDepth) {
+      throw invalid_request(fmt::format("the request body nests objects and arrays more than {} levels deep", kMaxJsonDepth));
+    }
+    return true;
+  };
   json value;
   try {
-    value = json::parse(body);
+    value = json::parse(body, bounded);
   } catch (const json::exception& e) {
     throw invalid_request(fmt::format("the request body is not valid JSON: {}", e.what()));
   }

@@ -20,6 +20,10 @@ inline constexpr int kMaxStopStrings = 16;
 inline constexpr int kMaxChatTopLogprobs = 20;
 inline constexpr int kMaxCompletionLogprobs = 5;
 inline constexpr int kDefaultCompletionMaxTokens = 16;  // OpenAI's default for /v1/completions
+// Objects and arrays nested in a request body, the body itself included. Tool schemas nest a
+// few dozen levels at most; copying or printing a JSON value recurses once per level, so a body
+// of '[' repeated could otherwise exhaust a server thread's stack.
+inline constexpr int kMaxJsonDepth = 128;
 
 struct ParsedRequest {
   Endpoint endpoint = Endpoint::Chat;
@@ -51,8 +55,8 @@ struct ParsedRequest {
 ParsedRequest parse_chat_request(const nlohmann::json& body);
 ParsedRequest parse_completion_request(const nlohmann::json& body);
 
-// Parses a request body as a JSON object; malformed JSON (including invalid UTF-8) and
-// non-objects throw ApiError 400.
+// Parses a request body as a JSON object; malformed JSON (including invalid UTF-8), nesting
+// deeper than kMaxJsonDepth and non-objects throw ApiError 400.
 nlohmann::json parse_json_body(const std::string& body);
 
 }  // namespace px::server

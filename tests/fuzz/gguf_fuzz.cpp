@@ -1,5 +1,5 @@
 // libFuzzer entry point for the GGUF parser: any input must either parse or throw
-// px::Error. Built by hand (see README.md), not part of the ctest suite.
+// px::Error. Built by `make fuzz` (README.md), not part of the ctest suite.
 #include <cstddef>
 #include <cstdint>
 #include <span>

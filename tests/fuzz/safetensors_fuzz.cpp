@@ -1,11 +1,6 @@
 // libFuzzer entry point for the safetensors parser: any input must either parse or throw
-// px::Error. Built by hand like gguf_fuzz.cpp, not part of the ctest suite:
-//   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Isrc \
-//     tests/fuzz/safetensors_fuzz.cpp src/model/safetensors.cpp src/model/hf_json.cpp \
-//     src/core/dtype.cpp src/core/mapped_file.cpp -lfmt -o /tmp/safetensors_fuzz
-//   /tmp/safetensors_fuzz -max_len=4096 -rss_limit_mb=2048 -max_total_time=300 /tmp/st_corpus
-// (seed the corpus with small files from SafetensorsWriter; headers are JSON, so
-// -dict with the format's keys and dtypes helps the fuzzer get past the parser).
+// px::Error. Built by `make fuzz` (README.md), not part of the ctest suite. Headers are JSON;
+// the seeds (fuzz_seed_corpus) get the fuzzer past the parser's first checks.
 #include <cstddef>
 #include <cstdint>
 #include <span>

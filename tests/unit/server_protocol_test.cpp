@@ -120,6 +120,24 @@ TEST(ServerProtocol, BodyMustBeAJsonObject) {
   EXPECT_EQ(parse_json_body("{\"a\": 1}")["a"], 1);
 }
 
+// Copying a message (as the parser does) recurses per level: 100000 levels crashed the server.
+TEST(ServerProtocol, BodiesNestedTooDeeplyAreRefused) {
+  const auto nested = [](int levels) {
+    return R"({"messages": [{"role": "user", "content": "hi", "extra": )" + std::string(size_t(levels), '[') +
+           std::string(size_t(levels), ']') + "}]}";
+  };
+  EXPECT_EQ(rejected_param([&] { parse_json_body(nested(100000)); }), "");
+  // The body, "messages" and the message are 3 levels around "extra".
+  EXPECT_EQ(rejected_param([&] { parse_json_body(nested(kMaxJsonDepth - 2)); }), "");
+  const json at_limit = parse_json_body(nested(kMaxJsonDepth - 3));
+  EXPECT_EQ(parse_chat_request(at_limit).messages.size(), 1u);
+  try {
+    parse_json_body(nested(100000));
+  } catch (const ApiError& e) {
+    EXPECT_NE(std::string(e.what()).find(fmt::format("more than {} levels", kMaxJsonDepth)), std::string::npos) << e.what();
+  }
+}
+
 TEST(ServerProtocol, ErrorBodyHasOpenAIsFields) {
   const json e = error_body(invalid_request("bad value", "temperature"))["error"];
   EXPECT_EQ(e["message"], "bad value");
