@@ -1,17 +1,29 @@
 // Commitments to stage outputs (runtime/state_commitment.h): what is committed, the wire form
-// and its parser against hostile input, the check's verdicts on hand-made rows.
+// and its parser against hostile input, the check's verdicts on hand-made rows, the dishonest
+// worker test aid (runtime/stage_fault.h), and a stage executor attaching commitments that a
+// replay verifies. The calibration on the real forward pass is state_commitment_replay_test.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <mutex>
+#include <thread>
+
+#include "unit/stage_replay.h"
+#include "unit/test_temp_dir.h"
 
 #include "core/error.h"
 #include "core/fp16.h"
 #include "model/rng.h"
+#include "model/synth.h"
+#include "runtime/stage_executor.h"
 #include "runtime/state_commitment.h"
 
 namespace px {
 namespace {
+
+using namespace std::chrono_literals;
 
 std::vector<float> random_rows(int rows, int width, uint64_t seed) {
   NormalRng rng(seed);
@@ -235,6 +247,173 @@ TEST(StateCommitmentCheck, ShapeMismatchAndNonFiniteReplayAreFailedVerdicts) {
   v = check_states(c, bad);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.first_failing_row, 3);
+}
+
+// ---- the dishonest worker test aid --------------------------------------------------------
+
+TEST(StageFault, NamesParseAndRoundTrip) {
+  for (auto k : {StageFaultKind::None, StageFaultKind::Corrupt, StageFaultKind::SkipLayer, StageFaultKind::WrongModel}) {
+    EXPECT_EQ(parse_stage_fault(stage_fault_name(k)), k);
+  }
+  EXPECT_THROW(parse_stage_fault("evil"), Error);
+}
+
+TEST(StageFault, SkipLayerDefaultsToTheLastOfTheRangeAndMustLieInIt) {
+  StageFault f{StageFaultKind::SkipLayer};
+  EXPECT_EQ(faulty_skipped_layer(f, {2, 5}), 4);
+  f.skip_layer = 2;
+  EXPECT_EQ(faulty_skipped_layer(f, {2, 5}), 2);
+  f.skip_layer = 5;
+  EXPECT_THROW(faulty_skipped_layer(f, {2, 5}), Error);
+  EXPECT_EQ(faulty_skipped_layer(StageFault{}, {2, 5}), -1);
+}
+
+TEST(StageFault, CorruptionHasItsScaleAndDoesNotDependOnBatching) {
+  const int width = 512, n = 6;
+  const std::vector<float> clean = random_rows(n, width, 11);
+  const StageFault f{StageFaultKind::Corrupt, 0.01, -1, 5};
+  std::vector<int32_t> positions = {0, 1, 2, 3, 4, 5}, seqs(n, 7);
+  std::vector<float> whole = clean;
+  corrupt_rows(f, whole, width, positions, seqs);
+  std::vector<float> split = clean;  // the same rows in two batches
+  corrupt_rows(f, std::span(split).first(2 * width), width, std::span(positions).first(2), std::span(seqs).first(2));
+  corrupt_rows(f, std::span(split).subspan(2 * width), width, std::span(positions).subspan(2),
+               std::span(seqs).subspan(2));
+  EXPECT_EQ(whole, split);
+  double noise = 0, signal = 0;
+  for (size_t i = 0; i < clean.size(); ++i) {
+    noise += double(whole[i] - clean[i]) * (whole[i] - clean[i]);
+    signal += double(clean[i]) * clean[i];
+  }
+  EXPECT_NEAR(std::sqrt(noise / signal), 0.01, 0.001);
+}
+
+// ---- a stage executor attaching commitments -----------------------------------------------
+
+class ChunkSink : public StageSink {
+ public:
+  void forward(std::vector<StageChunk> chunks) override {
+    std::lock_guard lock(mutex);
+    for (auto& c : chunks) this->chunks.push_back(std::move(c));
+  }
+  void sampled(std::vector<SampledToken> tokens) override {
+    std::lock_guard lock(mutex);
+    for (auto& t : tokens) errors += t.error;
+  }
+  void released(RequestId, bool) override {}
+  // Waits for chunks covering `positions` positions in all.
+  bool wait(int positions) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock(mutex);
+        int covered = 0;
+        for (const auto& c : chunks) covered += int(c.tokens.size());
+        if (covered >= positions) return true;
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+    return false;
+  }
+  // The chunks' commitments joined in order (parsed from their wire form), and what they sent.
+  void collect(StateCommitment& commitment, std::vector<float>& hidden) {
+    std::lock_guard lock(mutex);
+    for (const auto& c : chunks) {
+      append_commitment(commitment, parse_commitment(c.commitment));
+      hidden.insert(hidden.end(), c.hidden.begin(), c.hidden.end());
+    }
+  }
+  std::mutex mutex;
+  std::vector<StageChunk> chunks;
+  std::string errors;
+};
+
+class CommittingStage : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    path_ = test::temp_dir() + "committing_stage.gguf";
+    SynthSpec spec;
+    spec.n_layers = 4;
+    spec.type = DType::Q8_0;
+    write_synthetic_model(spec, path_);
+  }
+
+  // Stage [0, 2) runs a 20-token prompt and 4 decode steps with `fault`; the verifier replays
+  // the 24 positions as one prefill on a healthy replica and checks the chunks' commitments.
+  CommitmentVerdict run(StageFault fault) {
+    auto shard = ModelShard::load(path_, {0, 2});
+    ThreadPool pool(1);
+    ChunkSink sink;
+    StageConfig config;
+    config.context_size = 128;
+    config.kv_cache_tokens = 1024;
+    config.commit_top_k = 4;
+    config.fault = fault;
+    std::vector<int32_t> tokens;
+    for (int i = 0; i < 24; ++i) tokens.push_back(1 + (i * 29) % 250);
+    StateCommitment commitment;
+    std::vector<float> sent;
+    {
+      StageExecutor stage(shard, pool, config, sink);
+      StageRequestSetup setup;
+      setup.id = 1;
+      setup.sampling.temperature = 0;
+      stage.open(setup, std::vector<int32_t>(tokens.begin(), tokens.begin() + 20));
+      for (int p = 20; p <= 24; ++p) {
+        if (!sink.wait(p)) {
+          ADD_FAILURE() << "no chunks for " << p << " positions " << sink.errors;
+          return {};
+        }
+        if (p < 24) stage.append(1, p, tokens[p]);  // a decode step, as when a token came back
+      }
+    }
+    EXPECT_EQ(sink.chunks.size(), 5u);  // the prompt, then one chunk per decode step
+    sink.collect(commitment, sent);
+    EXPECT_EQ(sink.errors, "");
+    // The commitment is of what was sent, corrupt or not: a receiver could check that at once.
+    EXPECT_TRUE(check_states(commitment, sent, CommitmentThresholds::exact()).ok);
+    const std::vector<float> replay = test::run_stage(ModelShard::load(path_, {0, 2}), tokens, {}, {24}, 1);
+    return check_states(commitment, replay);
+  }
+
+  static inline std::string path_;
+};
+
+TEST_F(CommittingStage, HonestChunksVerify) {
+  const CommitmentVerdict v = run({});
+  EXPECT_TRUE(v.ok) << v.reason;
+  EXPECT_EQ(v.max_row_error, 0);  // same kernels: bit for bit
+}
+
+TEST_F(CommittingStage, CorruptOutputFails) {
+  const CommitmentVerdict v = run({StageFaultKind::Corrupt, 0.02, -1, 3});
+  EXPECT_FALSE(v.ok);
+  EXPECT_GT(v.max_window_median, CommitmentThresholds{}.window_median);
+}
+
+TEST_F(CommittingStage, SkippedLayerFails) {
+  for (int layer : {0, 1}) {
+    const CommitmentVerdict v = run({StageFaultKind::SkipLayer, 0, layer, 0});
+    EXPECT_FALSE(v.ok) << "layer " << layer;
+    EXPECT_EQ(v.first_failing_row, 0) << "layer " << layer;
+  }
+}
+
+TEST_F(CommittingStage, NoCommitmentUnlessAsked) {
+  auto shard = ModelShard::load(path_, {0, 2});
+  ThreadPool pool(1);
+  ChunkSink sink;
+  StageConfig config;
+  config.context_size = 64;
+  config.kv_cache_tokens = 512;
+  StageExecutor stage(shard, pool, config, sink);
+  StageRequestSetup setup;
+  setup.id = 1;
+  stage.open(setup, {1, 2, 3});
+  ASSERT_TRUE(sink.wait(3));
+  std::lock_guard lock(sink.mutex);
+  ASSERT_EQ(sink.chunks.size(), 1u);
+  EXPECT_TRUE(sink.chunks[0].commitment.empty());
 }
 
 }  // namespace
