@@ -112,6 +112,7 @@ void ForwardPass::run(const ForwardBatch& batch, ForwardResult& out) {
 
   embed(batch);
   for (int layer = shard_->range().begin; layer < shard_->range().end; ++layer) {
+    if (layer == skipped_layer_) continue;
     attention_block(layer, batch);
     ffn_block(layer, n);
   }

@@ -56,6 +56,10 @@ class ForwardPass {
 
   const ModelShard& shard() const { return *shard_; }
 
+  // A test aid that plays a dishonest worker (runtime/stage_fault.h): layer `layer` of the
+  // shard's range is not computed (its input passes through unchanged). -1: none.
+  void set_skipped_layer(int layer) { skipped_layer_ = layer; }
+
  private:
   void check_and_prepare(const ForwardBatch& batch);
   void embed(const ForwardBatch& batch);
@@ -80,6 +84,7 @@ class ForwardPass {
   // so computed once per call (in double, the costly part) instead of per layer and head.
   std::vector<float> rope_cos_, rope_sin_;
   QuantizedActivations acts_;
+  int skipped_layer_ = -1;
 };
 
 }  // namespace px

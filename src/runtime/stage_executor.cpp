@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "runtime/state_commitment.h"
 
 namespace px {
 
@@ -69,6 +70,7 @@ StageExecutor::StageExecutor(std::shared_ptr<const ModelShard> shard, ThreadPool
       cache_(shard_->config(), shard_->range(), cache_config(config)),
       pass_(shard_, cache_, pool),
       scheduler_(scheduler_config(config)) {
+  pass_.set_skipped_layer(faulty_skipped_layer(config_.fault, shard_->range()));
   publish_stats();
   thread_ = std::thread([this] { loop(); });
 }
@@ -485,6 +487,9 @@ void StageExecutor::run_batch() {
     stats_.recent_step_seconds =
         stats_.recent_step_seconds == 0 ? seconds : 0.9 * stats_.recent_step_seconds + 0.1 * seconds;
   }
+  if (config_.fault.kind == StageFaultKind::Corrupt && !shard_->is_last()) {
+    corrupt_rows(config_.fault, result_.values, result_.width, batch_.positions, batch_.seq_ids);
+  }
   if (shard_->is_last()) {
     std::vector<SampledToken> out;
     int row = 0;
@@ -514,6 +519,7 @@ void StageExecutor::run_batch() {
     c.tokens.assign(r.tokens.begin() + p.begin, r.tokens.begin() + p.begin + p.count);
     c.hidden.assign(result_.values.begin() + size_t(row) * width, result_.values.begin() + size_t(row + p.count) * width);
     c.sample = p.sample;
+    if (config_.commit_top_k > 0) c.commitment = serialize_commitment(commit_states(c.hidden, width, config_.commit_top_k));
     if (!r.next_stage_has_setup) {
       c.setup = r.setup;
       c.history.assign(r.tokens.begin(), r.tokens.begin() + p.begin);

@@ -26,6 +26,7 @@
 
 #include "model/forward.h"
 #include "runtime/scheduler.h"
+#include "runtime/stage_fault.h"
 #include "runtime/stage_messages.h"
 
 namespace px {
@@ -41,6 +42,11 @@ struct StageConfig {
   // A request that sees no message for this long is dropped: its release was lost (a head
   // that died, a network that dropped it) and its KV would leak otherwise.
   std::chrono::milliseconds idle_timeout{120000};
+  // Not the last stage: each chunk sent on carries a commitment to its hidden states with this
+  // many entries per row (runtime/state_commitment.h), for verifiers. 0: none.
+  int commit_top_k = 0;
+  // A test aid: this stage plays a dishonest worker (runtime/stage_fault.h).
+  StageFault fault;
 };
 
 // Where a stage's results go. Called from the executor thread, in step order.

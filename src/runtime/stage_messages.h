@@ -54,6 +54,9 @@ struct StageChunk {
   // (the history the sampler's penalties and the prefix cache need).
   std::optional<StageRequestSetup> setup;
   std::vector<int32_t> history;      // tokens [0, begin), with setup only
+  // When the sending stage commits (StageConfig::commit_top_k): serialize_commitment() of
+  // commit_states(hidden) (runtime/state_commitment.h), so a verifier can replay and check it.
+  std::vector<uint8_t> commitment;
 };
 
 // The last stage's answer for one request (or a stage's failure on it).
