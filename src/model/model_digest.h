@@ -18,30 +18,17 @@
 #include <string>
 #include <vector>
 
+#include "model/model_manifest.h"
+
 namespace px {
 
 struct ModelConfig;
 class ThreadPool;
 class WeightSource;
 
-struct ModelDigest {
-  std::string config_text;            // canonical_config() of the model
-  std::string config;                 // 64 hex digits each
-  std::vector<std::string> layers;    // [n_layers]
-  std::string embedding_output;
-  std::string id;
-};
 
 // The config's fields that a digest covers, as "key=value\n" lines in a fixed order.
 std::string canonical_config(const ModelConfig& config);
-// "parallax-model-digest v1", then the config, each layer and the embedding/output digest.
-std::string canonical_manifest(const ModelDigest& digest);
-// SHA-256 hex of canonical_manifest(digest).
-std::string manifest_id(const ModelDigest& digest);
-// Throws px::Error unless every digest is 64 lowercase hex digits, the config digest is the
-// hash of config_text and the id the hash of the manifest (a digest from a cache or a peer).
-void check_digest(const ModelDigest& digest);
-
 struct DigestRun {
   uint64_t bytes = 0;       // tensor bytes hashed
   double seconds = 0;

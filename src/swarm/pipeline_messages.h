@@ -9,7 +9,7 @@
 #include <variant>
 #include <vector>
 
-#include "model/model_digest.h"
+#include "model/model_manifest.h"
 #include "runtime/stage_messages.h"
 
 namespace px::swarm {
