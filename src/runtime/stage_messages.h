@@ -41,6 +41,9 @@ struct StageRequestSetup {
   // layer order, `head` (an address) gets the sampled tokens. Empty in a single process.
   std::string head;
   std::vector<RouteHop> hops;
+  // A verification replay (swarm/result_verifier.h): each stage also sends the head its output
+  // rows, which the head checks against the commitments of the route that served the request.
+  bool report_hidden = false;
 };
 
 // One request's rows between two stages: positions [begin, begin + tokens.size()).

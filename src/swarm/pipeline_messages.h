@@ -39,7 +39,25 @@ struct ReleaseMessage {
   RequestId request = 0;
 };
 
-using PipelineMessage = std::variant<OpenMessage, AppendMessage, ChunksMessage, TokensMessage, ReleaseMessage>;
+// Stage -> head, in open swarms: what a stage sent on for a request, so that the head can check
+// it later by replay (swarm/result_verifier.h). Every chunk's commitment; in a verification
+// replay (setup.report_hidden) the output rows themselves.
+struct StageReport {
+  RequestId request = 0;
+  std::string node_id;               // the reporting stage
+  int32_t layer_end = 0;             // the boundary: the output of layer layer_end - 1
+  int32_t begin = 0;                 // rows [begin, begin + rows)
+  int32_t rows = 0;
+  std::vector<uint8_t> commitment;   // serialize_commitment() of the rows; may be empty
+  std::vector<float> hidden;         // replays only: [rows, width]
+  int32_t width = 0;                 // with hidden
+};
+struct ReportsMessage {
+  std::vector<StageReport> reports;
+};
+
+using PipelineMessage =
+    std::variant<OpenMessage, AppendMessage, ChunksMessage, TokensMessage, ReleaseMessage, ReportsMessage>;
 
 // How hidden states travel: f32 is exact; f16 and bf16 halve the bytes (the receiving stage
 // widens them back to f32, so results then differ from a single node's).

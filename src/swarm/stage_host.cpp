@@ -88,7 +88,7 @@ bool StageHost::learn(const StageRequestSetup& setup) {
     fail_to_head(setup.head, setup.id, why, self->node_id);
     return false;
   }
-  Hops hops{setup.head, self + 1 == setup.hops.end() ? std::string() : (self + 1)->address};
+  Hops hops{setup.head, self + 1 == setup.hops.end() ? std::string() : (self + 1)->address, setup.report_hidden};
   std::lock_guard lock(routes_mutex_);
   routes_[setup.id] = std::move(hops);
   return true;
@@ -139,6 +139,7 @@ void StageHost::on_release(const ReleaseMessage& message) {
 void StageHost::forward(std::vector<StageChunk> chunks) {
   // One message per next hop (requests of one step may follow different routes).
   std::map<std::string, ChunksMessage> by_next;
+  std::map<std::string, ReportsMessage> reports;  // by head
   std::vector<std::pair<std::string, RequestId>> unroutable;
   {
     std::lock_guard lock(routes_mutex_);
@@ -148,9 +149,12 @@ void StageHost::forward(std::vector<StageChunk> chunks) {
         if (it != routes_.end()) unroutable.emplace_back(it->second.head, c.request);
         continue;
       }
+      if (!c.commitment.empty() || it->second.report_hidden) reports[it->second.head].reports.push_back(report(c, it->second));
       by_next[it->second.next].chunks.push_back(std::move(c));
     }
   }
+  // Before the chunks, so that the head usually has them by the time the request ends.
+  for (auto& [head, message] : reports) sender_.send(head, std::move(message));
   for (auto& [next, message] : by_next) {
     std::vector<RequestId> ids;
     for (const StageChunk& c : message.chunks) ids.push_back(c.request);
@@ -162,6 +166,21 @@ void StageHost::forward(std::vector<StageChunk> chunks) {
     }
   }
   for (const auto& [head, id] : unroutable) fail_to_head(head, id, "the next stage cannot be reached");
+}
+
+StageReport StageHost::report(StageChunk& chunk, const Hops& hops) const {
+  StageReport r;
+  r.request = chunk.request;
+  r.node_id = self_id_;
+  r.layer_end = shard_ ? shard_->range().end : 0;
+  r.begin = chunk.begin;
+  r.rows = int32_t(chunk.tokens.size());
+  r.commitment = std::move(chunk.commitment);
+  if (hops.report_hidden) {
+    r.hidden = chunk.hidden;
+    r.width = r.rows > 0 ? int32_t(chunk.hidden.size() / size_t(r.rows)) : 0;
+  }
+  return r;
 }
 
 void StageHost::sampled(std::vector<SampledToken> tokens) {

@@ -52,11 +52,14 @@ class StageHost : public StageSink {
   struct Hops {
     std::string head;
     std::string next;  // empty on the last stage
+    bool report_hidden = false;  // a verification replay: the head gets this stage's output rows
   };
   // Where the request goes after this stage; false (and a stale-route refusal to its head) when
   // the route does not name this node, by id, with the range it holds now. Call with
   // stage_mutex_ held (shared), so the range cannot change meanwhile.
   bool learn(const StageRequestSetup& setup);
+  // What the head learns of a chunk this stage sends on (its commitment; a replay's rows too).
+  StageReport report(StageChunk& chunk, const Hops& hops) const;
   // Why this node cannot be `hop` (empty when it can): another node's id, or another range.
   std::string mismatch(const RouteHop& hop) const;
   void fail_to_head(const std::string& head, RequestId request, const std::string& error,

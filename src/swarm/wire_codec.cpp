@@ -176,6 +176,7 @@ void encode_setup(const StageRequestSetup& in, v1::StageRequestSetup& out) {
     h.set_layer_begin(hop.layer_begin);
     h.set_layer_end(hop.layer_end);
   }
+  out.set_report_hidden(in.report_hidden);
 }
 
 StageRequestSetup decode_setup(const v1::StageRequestSetup& in) {
@@ -204,6 +205,7 @@ StageRequestSetup decode_setup(const v1::StageRequestSetup& in) {
            hop.layer_begin(), expected_begin);
     out.hops.push_back({hop.address(), hop.node_id(), hop.layer_begin(), hop.layer_end()});
   }
+  out.report_hidden = in.report_hidden();
   return out;
 }
 
@@ -370,6 +372,68 @@ void encode_kind(const ReleaseMessage& in, WireDType, v1::PipelineFrame& frame) 
 
 ReleaseMessage decode_kind(const v1::ReleaseRequest& in) { return {in.request()}; }
 
+void encode_kind(const ReportsMessage& in, WireDType, v1::PipelineFrame& frame) {
+  v1::Reports& out = *frame.mutable_reports();
+  for (const StageReport& report : in.reports) {
+    v1::StageReport& r = *out.add_reports();
+    r.set_request(report.request);
+    r.set_node_id(wire_text(report.node_id, kMaxIdLength));
+    r.set_layer_end(report.layer_end);
+    r.set_begin(report.begin);
+    r.set_rows(report.rows);
+    r.set_commitment(report.commitment.data(), report.commitment.size());
+    if (!report.hidden.empty()) {
+      if (report.width <= 0 || report.hidden.size() != size_t(report.rows) * size_t(report.width))
+        fail("cannot encode the report of request {}: {} values are not {} rows of {}", report.request,
+             report.hidden.size(), report.rows, report.width);
+      encode_hidden(report.hidden, WireDType::F32, *r.mutable_hidden());  // the verifier needs them exact
+      r.set_width(report.width);
+    }
+  }
+}
+
+StageReport decode_report(const v1::StageReport& in) {
+  StageReport out;
+  out.request = in.request();
+  check_length("node_id", in.node_id(), kMaxIdLength);
+  out.node_id = in.node_id();
+  check_range("layer_end", in.layer_end(), 1, kMaxLayers);
+  out.layer_end = in.layer_end();
+  check_range("begin", in.begin(), 0, kMaxPosition);
+  out.begin = in.begin();
+  check_range("rows", in.rows(), 1, int64_t(kMaxChunkTokens));
+  out.rows = in.rows();
+  check_range("begin + rows", int64_t(out.begin) + int64_t(out.rows), 0, kMaxPosition);
+  // The commitment is parsed (and validated) by the verifier, which knows the model; here only
+  // its size is bounded: a header and at most kMaxCommitTopK entries of 4 bytes per row.
+  const uint64_t max_commitment = 16 + uint64_t(out.rows) * 64 * 4;
+  if (in.commitment().size() > max_commitment)
+    fail("commitment has {} bytes, more than {} for {} rows", in.commitment().size(), max_commitment, out.rows);
+  out.commitment.assign(in.commitment().begin(), in.commitment().end());
+  if (!in.hidden().empty() || in.width() != 0) {
+    check_range("width", in.width(), 1, kMaxWidth);
+    out.width = in.width();
+    const uint64_t expected = uint64_t(out.rows) * uint64_t(out.width) * 4;
+    if (in.hidden().size() != expected)
+      fail("hidden has {} bytes, expected {} rows x {} width x 4 bytes = {}", in.hidden().size(), out.rows, out.width,
+           expected);
+    decode_hidden(in.hidden(), WireDType::F32, out.hidden);
+  }
+  return out;
+}
+
+ReportsMessage decode_kind(const v1::Reports& in) {
+  check_count("reports", size_t(in.reports_size()), kMaxChunksPerFrame);
+  ReportsMessage out;
+  out.reports.reserve(in.reports_size());
+  for (int i = 0; i < in.reports_size(); ++i) {
+    const v1::StageReport& report = in.reports(i);
+    out.reports.push_back(with_context([&] { return fmt::format("reports[{}] (request {})", i, report.request()); },
+                                       [&] { return decode_report(report); }));
+  }
+  return out;
+}
+
 }  // namespace
 
 size_t wire_dtype_size(WireDType dtype) { return dtype == WireDType::F32 ? 4 : 2; }
@@ -409,6 +473,7 @@ PipelineMessage decode(const v1::PipelineFrame& frame) {
     case Frame::kChunks: return with_context([] { return "chunks"; }, [&] { return decode_kind(frame.chunks()); });
     case Frame::kTokens: return with_context([] { return "tokens"; }, [&] { return decode_kind(frame.tokens()); });
     case Frame::kRelease: return decode_kind(frame.release());
+    case Frame::kReports: return with_context([] { return "reports"; }, [&] { return decode_kind(frame.reports()); });
     case Frame::MESSAGE_NOT_SET: break;
   }
   fail("the frame carries no message (empty, or a kind this node does not know)");

@@ -131,8 +131,21 @@ std::vector<swarm::PipelineMessage> sample_frames() {
   failure.token = -1;
   failure.error = "stage 1 does not hold layers [3, 8)";
   failure.stale_node = "00000000000000b2";
+  swarm::StageReport committed;  // every chunk's commitment (k = 1, one row of width 3)
+  committed.request = 5;
+  committed.node_id = "00000000000000a1";
+  committed.layer_end = 4;
+  committed.begin = 2;
+  committed.rows = 1;
+  committed.commitment = {'P', 'X', 'S', 'C', 1, 1, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0x40};
+  swarm::StageReport replayed = committed;  // a replay's rows
+  replayed.commitment.clear();
+  replayed.rows = 2;
+  replayed.width = 3;
+  replayed.hidden = first.hidden;
   return {swarm::OpenMessage{sample_setup(5), {1, 2, 7, 8}}, swarm::AppendMessage{5, 4, 9},
-          swarm::ChunksMessage{{first, next}}, swarm::TokensMessage{{token, failure}}, swarm::ReleaseMessage{5}};
+          swarm::ChunksMessage{{first, next}}, swarm::TokensMessage{{token, failure}}, swarm::ReleaseMessage{5},
+          swarm::ReportsMessage{{committed, replayed}}};
 }
 
 void wire_seeds(const fs::path& root) {
@@ -153,6 +166,7 @@ void wire_seeds(const fs::path& root) {
                              : frame.has_append() ? WireKind::Append
                              : frame.has_chunks() ? WireKind::Chunks
                              : frame.has_tokens() ? WireKind::Tokens
+                             : frame.has_reports() ? WireKind::Reports
                                                   : WireKind::Release;
       put(WireKind::Frame, fmt::format("-{}{}", kWireKindNames[size_t(inner)], suffix), frame);
       switch (inner) {  // the inner message alone
@@ -160,6 +174,7 @@ void wire_seeds(const fs::path& root) {
         case WireKind::Append: put(inner, suffix, frame.append()); break;
         case WireKind::Chunks: put(inner, suffix, frame.chunks()); break;
         case WireKind::Tokens: put(inner, suffix, frame.tokens()); break;
+        case WireKind::Reports: put(inner, suffix, frame.reports()); break;
         default: put(inner, suffix, frame.release()); break;
       }
     }

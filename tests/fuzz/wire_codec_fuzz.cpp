@@ -130,6 +130,9 @@ void run(fuzz::WireKind kind, const uint8_t* data, size_t size) {
     case WireKind::Release:
       if (parse(*frame.mutable_release(), data, size)) check_frame(frame);
       return;
+    case WireKind::Reports:
+      if (parse(*frame.mutable_reports(), data, size)) check_frame(frame);
+      return;
     case WireKind::HeartbeatRequest: {
       // PeerServer refuses a heartbeat without the sender's announcement before decoding.
       v1::HeartbeatRequest request;

@@ -24,13 +24,14 @@ enum class WireKind : uint8_t {
   AssignReply,
   JoinReply,
   Text,              // wire_text: one byte of max_bytes, then the text (every string this node sends)
+  Reports,           // Reports (stage commitments and replay rows for the verifier)
   Count
 };
 
 inline constexpr const char* kWireKindNames[] = {
     "frame",           "open",           "append", "chunks",     "tokens",       "release",
     "heartbeat_request", "heartbeat_reply", "join",   "assignment", "assign_reply", "join_reply",
-    "text",
+    "text",            "reports",
 };
 static_assert(sizeof(kWireKindNames) / sizeof(kWireKindNames[0]) == size_t(WireKind::Count));
 

@@ -184,12 +184,17 @@ StageChunk chunk_for(RequestId id, size_t rows = 2, size_t width = 8) {
 
 // Frame i of a mixed sequence: every kind, each naming request i.
 PipelineMessage mixed_message(RequestId i) {
-  switch (i % 5) {
+  switch (i % 6) {
     case 0: return OpenMessage{setup_for(i), {1, 2, 3}};
     case 1: return AppendMessage{i, 3, 7};
     case 2: return ChunksMessage{{chunk_for(i)}};
     case 3: return TokensMessage{{SampledToken{i, 4, 9, {}, "", {}}}};
-    default: return ReleaseMessage{i};
+    case 4: return ReleaseMessage{i};
+    default: {
+      StageReport replayed{i, "00000000000000a1", 4, 2, 2, {}, {}, 3};
+      for (int v = 0; v < 6; ++v) replayed.hidden.push_back(float(i) + float(v) / 8.0f);
+      return ReportsMessage{{StageReport{i, "00000000000000a1", 4, 0, 2, {'P', 'X'}, {}, 0}, replayed}};
+    }
   }
 }
 
@@ -200,6 +205,7 @@ RequestId request_of(const PipelineMessage& message) {
         if constexpr (std::is_same_v<Kind, OpenMessage>) return m.setup.id;
         else if constexpr (std::is_same_v<Kind, ChunksMessage>) return m.chunks.at(0).request;
         else if constexpr (std::is_same_v<Kind, TokensMessage>) return m.tokens.at(0).request;
+        else if constexpr (std::is_same_v<Kind, ReportsMessage>) return m.reports.at(0).request;
         else return m.request;
       },
       message);
@@ -242,12 +248,20 @@ TEST(PeerService, LinkDeliversAThousandMixedFramesInOrder) {
   const auto received = handler.messages();
   ASSERT_EQ(received.size(), kFrames);
   for (RequestId i = 0; i < kFrames; ++i) {
-    ASSERT_EQ(received[i].index(), i % 5) << i;
+    ASSERT_EQ(received[i].index(), i % 6) << i;
     ASSERT_EQ(request_of(received[i]), i);
   }
   const auto& chunk = std::get<ChunksMessage>(received[2]).chunks.at(0);
   EXPECT_EQ(chunk.hidden, chunk_for(2).hidden);  // f32 is exact
   EXPECT_EQ(chunk.setup->head, "127.0.0.1:9");
+  const PipelineMessage fifth = mixed_message(5);
+  const auto& sent = std::get<ReportsMessage>(fifth).reports;
+  const auto& reports = std::get<ReportsMessage>(received[5]).reports;
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[0].commitment, sent[0].commitment);
+  EXPECT_EQ(reports[0].node_id, sent[0].node_id);
+  EXPECT_EQ(reports[1].hidden, sent[1].hidden);  // replay rows always travel as f32
+  EXPECT_EQ(reports[1].width, 3);
   EXPECT_TRUE(log.errors().empty()) << log.errors().front();
 }
 

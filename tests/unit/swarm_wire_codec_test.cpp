@@ -219,6 +219,58 @@ TEST(WireCodec, TokensRoundTripIncludingFailures) {
   EXPECT_EQ(decoded.tokens[1].stale_node, "00000000000000b2");
 }
 
+StageReport sample_report(bool with_rows) {
+  StageReport r{9, "00000000000000a1", 4, 3, 2, {'P', 'X', 'S', 'C'}, {}, 0};
+  if (with_rows) {
+    r.width = 3;
+    r.hidden = {1.0f, -2.5f, 1e-30f, 7.0f, 0.0f, -0.125f};
+  }
+  return r;
+}
+
+v1::PipelineFrame report_frame(const StageReport& report) {
+  v1::PipelineFrame frame;
+  wire::encode(ReportsMessage{{report}}, WireDType::F16, frame);
+  return frame;
+}
+
+TEST(WireCodec, ReportsRoundTripWithTheirRowsExact) {
+  // The link's dtype is f16, but a replay's rows reach the verifier exactly.
+  const auto decoded = std::get<ReportsMessage>(round_trip(ReportsMessage{{sample_report(false), sample_report(true)}}, WireDType::F16));
+  ASSERT_EQ(decoded.reports.size(), 2u);
+  const StageReport& committed = decoded.reports[0];
+  EXPECT_EQ(committed.request, 9u);
+  EXPECT_EQ(committed.node_id, "00000000000000a1");
+  EXPECT_EQ(committed.layer_end, 4);
+  EXPECT_EQ(committed.begin, 3);
+  EXPECT_EQ(committed.rows, 2);
+  EXPECT_EQ(committed.commitment, sample_report(false).commitment);
+  EXPECT_TRUE(committed.hidden.empty());
+  EXPECT_EQ(decoded.reports[1].hidden, sample_report(true).hidden);
+  EXPECT_EQ(decoded.reports[1].width, 3);
+}
+
+TEST(WireCodec, RejectsBadReports) {
+  v1::PipelineFrame frame = report_frame(sample_report(true));
+  frame.mutable_reports()->mutable_reports(0)->mutable_hidden()->resize(20);
+  EXPECT_REJECTED(frame, "reports: reports[0] (request 9): hidden has 20 bytes, expected 2 rows x 3 width x 4 bytes = 24");
+  frame = report_frame(sample_report(true));
+  frame.mutable_reports()->mutable_reports(0)->set_width(0);
+  EXPECT_REJECTED(frame, "width = 0 is out of range");
+  frame = report_frame(sample_report(false));
+  frame.mutable_reports()->mutable_reports(0)->set_rows(0);
+  EXPECT_REJECTED(frame, "rows = 0 is out of range");
+  frame = report_frame(sample_report(false));
+  frame.mutable_reports()->mutable_reports(0)->set_layer_end(0);
+  EXPECT_REJECTED(frame, "layer_end = 0 is out of range");
+  frame = report_frame(sample_report(false));
+  frame.mutable_reports()->mutable_reports(0)->set_begin(std::numeric_limits<int32_t>::max());
+  EXPECT_REJECTED(frame, "begin + rows");
+  frame = report_frame(sample_report(false));
+  frame.mutable_reports()->mutable_reports(0)->mutable_commitment()->assign(16 + 2 * 256 + 1, 'x');
+  EXPECT_REJECTED(frame, "commitment has 529 bytes, more than 528 for 2 rows");
+}
+
 TEST(WireCodec, ControlMessagesRoundTrip) {
   const NodeAnnouncement node = sample_node();
   v1::NodeAnnouncement node_proto;
