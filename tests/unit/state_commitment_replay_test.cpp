@@ -24,6 +24,8 @@
 #include <optional>
 
 #include "unit/force_target.h"
+#include <fmt/format.h>
+
 #include "unit/stage_replay.h"
 #include "unit/test_temp_dir.h"
 

@@ -1,0 +1,28 @@
+#pragma once
+// Runs one pipeline stage's layers over a token sequence outside any executor: the way a
+// verifier replays what a worker computed (one prefill, `chunks = {n}`), or the way the worker
+// computed it (a prompt, then one position at a time with the KV cache). Returns the stage's
+// output hidden states [n, n_embd]. The head's result verifier (swarm/result_verifier.h) uses it
+// to settle a dispute between two replicas; the commitment tests use it to calibrate.
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "model/model_shard.h"
+
+namespace px {
+
+class ThreadPool;
+
+// `chunks`: how many positions each forward call takes, summing to tokens.size(). `input`: the
+// previous stage's output [n, n_embd] (ignored on the first stage). The shard must not be the
+// last one (that one returns logits). `skipped_layer`: a layer left out (the skip-layer fault).
+// Throws px::Error for chunks that do not cover the tokens or an input of the wrong size.
+std::vector<float> replay_stage(std::shared_ptr<const ModelShard> shard, std::span<const int32_t> tokens,
+                                std::span<const float> input, const std::vector<int>& chunks, ThreadPool& pool,
+                                int skipped_layer = -1);
+
+// A prompt of `prompt` positions, then one decode step per remaining position.
+std::vector<int> prompt_then_decode(int prompt, int n);
+
+}  // namespace px
