@@ -73,9 +73,11 @@ struct RequestHead::Action {
     a.token = token;
     return a;
   }
-  static Action release(RequestId request) {
+  // `history`: the request is over and these were its tokens (PipelineEntry::completed).
+  static Action release(RequestId request, std::vector<int32_t> history = {}) {
     Action a;
     a.request = request;
+    a.tokens = std::move(history);
     return a;
   }
   static Action stalled(RequestId request) {
@@ -152,7 +154,7 @@ std::shared_ptr<RequestStream> RequestHead::submit(std::vector<int32_t> prompt, 
       return channel;
     }
     requests_.emplace(r->id, r);
-    actions.push_back(Action::open(r->setup(true), r->tokens));
+    actions.push_back(Action::open(r->setup(config_.reuse_prefix), r->tokens));
   }
   perform(actions);
   return channel;
@@ -219,7 +221,7 @@ void RequestHead::accept_token(Request& r, const SampledToken& t, std::vector<Ac
   r.channel->push(std::move(event));
   if (done) {
     r.finished = true;
-    actions.push_back(Action::release(r.id));
+    actions.push_back(Action::release(r.id, r.tokens));
     requests_.erase(r.id);
     return;
   }
@@ -257,7 +259,7 @@ void RequestHead::finish(Request& r, FinishReason reason, std::string error, std
   event.prompt_tokens = r.n_prompt;
   event.completion_tokens = r.generated();
   r.channel->push(std::move(event));
-  actions.push_back(Action::release(r.id));
+  actions.push_back(Action::release(r.id, r.tokens));
   requests_.erase(r.id);
 }
 
@@ -267,7 +269,10 @@ void RequestHead::perform(std::vector<Action>& actions) {
       switch (a.kind) {
         case Action::Kind::Open: entry_->open(std::move(a.setup), std::move(a.tokens)); break;
         case Action::Kind::Append: entry_->append(a.request, a.position, a.token); break;
-        case Action::Kind::Release: entry_->release(a.request); break;
+        case Action::Kind::Release:
+          if (!a.tokens.empty()) entry_->completed(a.request, a.tokens);
+          entry_->release(a.request);
+          break;
         case Action::Kind::Stalled: entry_->stalled(a.request); break;
       }
     } catch (const std::exception& e) {

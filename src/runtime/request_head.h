@@ -28,6 +28,9 @@ class PipelineEntry {
   virtual void open(StageRequestSetup setup, std::vector<int32_t> tokens) = 0;
   virtual void append(RequestId request, int32_t position, int32_t token) = 0;
   virtual void release(RequestId request) = 0;
+  // Called just before release() when the request is over (finished, failed or cancelled):
+  // `tokens` is its whole history, prompt and generated (a verifier may replay it).
+  virtual void completed(RequestId request, const std::vector<int32_t>& tokens) {}
   // Blocks (for a bounded time) until a pipeline could take a request; false, with the reason,
   // when none appeared. A local pipeline is always available.
   virtual bool wait_until_available(std::string& why) { return true; }
@@ -54,6 +57,10 @@ struct HeadConfig {
   // estimate says so) is opened again elsewhere, and the wait doubles for its next try. A lost
   // message then costs a pause, never the request. 0: off (a local pipeline loses nothing).
   std::chrono::milliseconds progress_timeout{0};
+  // Whether stage 0 may skip positions its prefix cache holds. Off in open swarms: a later
+  // stage's cached prefix may have been computed from a dishonest upstream's output, and reusing
+  // it would spread the damage past the attacker's ban (and get the honest stage blamed).
+  bool reuse_prefix = true;
 };
 
 class RequestHead : public Engine {

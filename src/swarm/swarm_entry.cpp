@@ -32,6 +32,7 @@ bool SwarmEntry::try_start(StageRequestSetup& setup, std::vector<int32_t>& token
     f.node_ids.push_back(stage.node_id);
   }
   f.first_hop = setup.hops.front().address;
+  f.hops = setup.hops;
   const RequestId id = setup.id;
   view_.route_started(f.node_ids, id);
   {
@@ -99,6 +100,18 @@ void SwarmEntry::release(RequestId request) {
   }
   view_.route_ended(f.node_ids);
   sender_.send(f.first_hop, ReleaseMessage{request});  // a dead first stage frees nothing anyway
+}
+
+void SwarmEntry::completed(RequestId request, const std::vector<int32_t>& tokens) {
+  if (!config_.on_completed) return;
+  std::vector<RouteHop> hops;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = in_flight_.find(request);
+    if (it == in_flight_.end()) return;
+    hops = it->second.hops;
+  }
+  config_.on_completed(request, hops, tokens);
 }
 
 void SwarmEntry::fail(RequestId request, const std::string& error) {

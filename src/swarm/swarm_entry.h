@@ -25,6 +25,8 @@ struct SwarmEntryConfig {
   std::chrono::milliseconds route_wait{30000};     // how long a request may wait for a pipeline
   // A stage refused a route as stale: the node should ask its peers where they stand now.
   std::function<void()> on_stale_route;
+  // A request is over: its route and whole token history (the result verifier samples these).
+  std::function<void(RequestId, const std::vector<RouteHop>&, const std::vector<int32_t>&)> on_completed;
 };
 
 class SwarmEntry : public PipelineEntry {
@@ -35,6 +37,7 @@ class SwarmEntry : public PipelineEntry {
   void open(StageRequestSetup setup, std::vector<int32_t> tokens) override;
   void append(RequestId request, int32_t position, int32_t token) override;
   void release(RequestId request) override;
+  void completed(RequestId request, const std::vector<int32_t>& tokens) override;
   int64_t queued() const override;
   bool wait_until_available(std::string& why) override;
   void add_stats(EngineStats& stats) const override;
@@ -54,6 +57,7 @@ class SwarmEntry : public PipelineEntry {
   struct InFlight {
     std::string first_hop;
     std::vector<std::string> node_ids;
+    std::vector<RouteHop> hops;
     double cost_seconds = 0;      // the router's estimate of one token through the route
   };
   struct Waiting {

@@ -180,7 +180,7 @@ class SwarmDataPlane : public ::testing::Test {
   // routes (which cost no attempt) and the watchdog can move it.
   struct Head {
     Head(ClusterView& view, FakeNetwork& net, std::chrono::milliseconds progress_timeout = {})
-        : head(make(progress_timeout)), entry(view, net, head, {"head:1", 5s, {}}) {
+        : head(make(progress_timeout)), entry(view, net, head, {"head:1", 5s, {}, {}}) {
       head.connect(entry);
       net.set_head("head:1", &entry);
     }
@@ -260,7 +260,7 @@ TEST_F(SwarmDataPlane, RequestsSurviveAStageThatDiesMidStream) {
   hc.n_vocab = ModelShard::load(path_)->config().n_vocab;
   hc.max_attempts = 4;
   RequestHead head(Tokenizer::from_gguf(*file), hc, "m");
-  SwarmEntry entry(view, net, head, {"head:1", 5s, {}});
+  SwarmEntry entry(view, net, head, {"head:1", 5s, {}, {}});
   head.connect(entry);
   net.set_head("head:1", &entry);
 
@@ -297,7 +297,7 @@ TEST_F(SwarmDataPlane, WithoutAnyCoverSubmitWaitsThenFailsClearly) {
   HeadConfig hc;
   hc.n_vocab = ModelShard::load(path_)->config().n_vocab;
   RequestHead head(Tokenizer::from_gguf(*file), hc, "m");
-  SwarmEntry entry(view, net, head, {"head:1", 300ms, {}});
+  SwarmEntry entry(view, net, head, {"head:1", 300ms, {}, {}});
   head.connect(entry);
   RequestOptions o;
   o.max_tokens = 4;
