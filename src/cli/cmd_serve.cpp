@@ -46,6 +46,7 @@ struct ServeArgs {
   int64_t kv_cache_tokens = 16384;
   std::string credentials;
   bool open = false;
+  VerifyArgs verify;
 };
 
 // `serve --layers B:E --peer HOST:P2P`: this node joins a swarm holding layers [B, E); it
@@ -72,6 +73,7 @@ void run_serve_in_swarm(const ServeArgs& args, bool api) {
   s.model_name = args.model_name;
   s.credentials = args.credentials;
   s.open = args.open;
+  s.verify = args.verify;
   run_swarm_node(s);
 }
 
@@ -160,6 +162,7 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--kv-cache-tokens", args->kv_cache_tokens, "Swarm: KV cache positions of this stage")
       ->capture_default_str();
   add_trust_options(cmd, args->credentials, args->open);
+  add_verify_options(cmd, args->verify);
   cmd->callback([args, port] {
     if (!args->layers.empty() || !args->peers.empty()) return run_serve_in_swarm(*args, port->count() > 0);
     if (!args->credentials.empty() || args->open) fail("--credentials and --open are for swarm nodes (--layers or --peer)");

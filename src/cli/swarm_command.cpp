@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 
@@ -42,6 +43,26 @@ std::optional<LayerRange> parse_layers(const std::string& text) {
   }
 }
 
+// The test aid that makes a worker play the attacker (runtime/stage_fault.h).
+void apply_fault(const VerifyArgs& args, swarm::SwarmNodeConfig& config) {
+  if (args.fault.empty()) {
+    if (!args.fault_model.empty()) fail("--fault-model is for --fault wrong-model");
+    return;
+  }
+  std::string name = args.fault;
+  std::replace(name.begin(), name.end(), '-', '_');
+  StageFault& fault = config.stage.fault;
+  fault.kind = parse_stage_fault(name);
+  fault.corrupt_scale = args.fault_scale;
+  fault.skip_layer = args.fault_layer;
+  fault.seed = 0x5eed;
+  if (!(args.fault_scale > 0)) fail("--fault-scale must be > 0, not {}", args.fault_scale);
+  if ((fault.kind == StageFaultKind::WrongModel) != !args.fault_model.empty())
+    fail("--fault wrong-model and --fault-model FILE go together");
+  config.fault_model_path = args.fault_model;
+  spdlog::warn("TEST AID: this node plays a dishonest worker (--fault {})", args.fault);
+}
+
 }  // namespace
 
 void add_swarm_options(CLI::App* cmd, SwarmArgs& a) {
@@ -69,6 +90,20 @@ void add_swarm_options(CLI::App* cmd, SwarmArgs& a) {
                   "says so; doubles per try; 0: off; default: twice the heartbeat deadline)");
   cmd->add_option("--drain", a.drain_s, "Seconds to finish in-flight work after SIGTERM")->capture_default_str();
   add_trust_options(cmd, a.credentials, a.open);
+  add_verify_options(cmd, a.verify);
+}
+
+void add_verify_options(CLI::App* cmd, VerifyArgs& a) {
+  cmd->add_option("--verify-rate", a.verify_rate,
+                  "Share of this head's requests replayed through another route to check every stage's "
+                  "commitments (0..1; default 0.05 with --open, else 0)");
+  cmd->add_option("--fault", a.fault,
+                  "TEST AID: play a dishonest worker: corrupt (noise on its output), skip-layer, wrong-model "
+                  "(computes with --fault-model), no-commit (sends no commitments)");
+  cmd->add_option("--fault-scale", a.fault_scale, "TEST AID: corrupt's noise, relative to each row's RMS")
+      ->capture_default_str();
+  cmd->add_option("--fault-layer", a.fault_layer, "TEST AID: the layer skip-layer leaves out (default: its range's last)");
+  cmd->add_option("--fault-model", a.fault_model, "TEST AID: the file wrong-model computes with")->check(CLI::ExistingPath);
 }
 
 void add_trust_options(CLI::App* cmd, std::string& credentials, bool& open) {
@@ -123,6 +158,10 @@ void run_swarm_node(const SwarmArgs& args) {
   if (!args.credentials.empty() && args.open) fail("--credentials and --open exclude each other: a swarm is private or open");
   if (!args.credentials.empty()) config.credentials = swarm::SwarmCredentials::load(args.credentials);
   config.open_swarm = args.open;
+  config.verify_rate = args.verify.verify_rate >= 0 ? args.verify.verify_rate : (args.open ? 0.05 : 0.0);
+  if (!(config.verify_rate >= 0 && config.verify_rate <= 1))
+    fail("--verify-rate {} must lie in [0, 1]", args.verify.verify_rate);
+  apply_fault(args.verify, config);
 
   // The API listens first (503 "loading" until the node is up), so the node can announce it.
   std::unique_ptr<server::Server> api;

@@ -9,6 +9,15 @@
 
 namespace px::cli {
 
+// Verification of results in open swarms, and the test aid that plays a dishonest worker.
+struct VerifyArgs {
+  double verify_rate = -1;         // heads: share of requests replayed; < 0: 0.05 in open swarms, else 0
+  std::string fault;               // test aid: corrupt | skip-layer | wrong-model
+  double fault_scale = 0.01;
+  int fault_layer = -1;
+  std::string fault_model;
+};
+
 struct SwarmArgs {
   std::string model;
   std::string host = "127.0.0.1";
@@ -38,12 +47,15 @@ struct SwarmArgs {
   std::string model_name;
   std::string credentials;         // node directory from `parallax swarm invite`
   bool open = false;               // an open swarm: no credentials, any address
+  VerifyArgs verify;
 };
 
 // Adds the node options (model, addresses, compute, swarm timing) to a subcommand.
 void add_swarm_options(CLI::App* cmd, SwarmArgs& args);
 // --credentials DIR and --open (also for `status`, which takes --credentials only).
 void add_trust_options(CLI::App* cmd, std::string& credentials, bool& open);
+// --verify-rate and the --fault test aid (every command that starts a swarm node).
+void add_verify_options(CLI::App* cmd, VerifyArgs& args);
 // Runs the node until SIGINT / SIGTERM, then leaves the swarm gracefully.
 void run_swarm_node(const SwarmArgs& args);
 

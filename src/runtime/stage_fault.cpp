@@ -14,16 +14,17 @@ std::string_view stage_fault_name(StageFaultKind kind) {
     case StageFaultKind::Corrupt: return "corrupt";
     case StageFaultKind::SkipLayer: return "skip_layer";
     case StageFaultKind::WrongModel: return "wrong_model";
+    case StageFaultKind::NoCommit: return "no_commit";
   }
   return "none";
 }
 
 StageFaultKind parse_stage_fault(std::string_view name) {
   for (StageFaultKind k : {StageFaultKind::None, StageFaultKind::Corrupt, StageFaultKind::SkipLayer,
-                           StageFaultKind::WrongModel}) {
+                           StageFaultKind::WrongModel, StageFaultKind::NoCommit}) {
     if (name == stage_fault_name(k)) return k;
   }
-  fail("unknown stage fault '{}' (expected none, corrupt, skip_layer or wrong_model)", name);
+  fail("unknown stage fault '{}' (expected none, corrupt, skip_layer, wrong_model or no_commit)", name);
 }
 
 int faulty_skipped_layer(const StageFault& fault, LayerRange range) {

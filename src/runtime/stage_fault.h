@@ -9,6 +9,7 @@
 //   skip_layer   one layer of the stage's range is not computed (a worker saving time)
 //   wrong_model  nothing here: the worker loads another model file (another seed, another
 //                quantization) in place of the one the swarm agreed on; the loader does that
+//   no_commit    the stage sends no commitments (a worker hoping to go unchecked)
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -17,7 +18,7 @@
 
 namespace px {
 
-enum class StageFaultKind { None, Corrupt, SkipLayer, WrongModel };
+enum class StageFaultKind { None, Corrupt, SkipLayer, WrongModel, NoCommit };
 
 struct StageFault {
   StageFaultKind kind = StageFaultKind::None;
@@ -26,7 +27,7 @@ struct StageFault {
   uint64_t seed = 0;
 };
 
-std::string_view stage_fault_name(StageFaultKind kind);  // none | corrupt | skip_layer | wrong_model
+std::string_view stage_fault_name(StageFaultKind kind);  // none | corrupt | skip_layer | wrong_model | no_commit
 // Throws px::Error naming the accepted words.
 StageFaultKind parse_stage_fault(std::string_view name);
 

@@ -19,6 +19,7 @@
 #include "swarm/peer_client.h"
 #include "swarm/peer_link.h"
 #include "swarm/peer_tls.h"
+#include "swarm/result_verifier.h"
 #include "swarm/stage_host.h"
 #include "swarm/swarm_credentials.h"
 #include "swarm/swarm_entry.h"
@@ -118,8 +119,12 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
   view.max_running_per_stage = config_.stage.scheduler.max_running;
   view_ = std::make_unique<ClusterView>(view);
 
+  // In an open swarm every stage commits to what it sends on, for the heads' verifiers.
+  if (config_.open_swarm && config_.stage.commit_top_k == 0) config_.stage.commit_top_k = kDefaultCommitTopK;
   if (config_.worker) {
-    stage_ = std::make_unique<StageHost>(config_.model_path, address(), id_, config_.threads, config_.stage,
+    // A wrong-model fault computes with another file while it announces the swarm's model.
+    const std::string& weights = config_.fault_model_path.empty() ? config_.model_path : config_.fault_model_path;
+    stage_ = std::make_unique<StageHost>(weights, address(), id_, config_.threads, config_.stage,
                                          static_cast<MessageSender&>(*this));
     if (config_.layers) {
       stage_->assign(*config_.layers);
@@ -136,6 +141,7 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
     head.max_attempts = config_.max_attempts;
     head.first_id = (std::stoull(id_, nullptr, 16) & 0xffffffull) << 40;  // ids unique across heads
     head.progress_timeout = config_.progress_timeout;
+    head.reuse_prefix = !config_.open_swarm;
     head_ = std::make_shared<RequestHead>(model.tokenizer, head, model_id_);
     SwarmEntryConfig entry;
     entry.self_address = address();
@@ -144,6 +150,22 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
       heartbeat_now_ = true;  // learn where the peers stand now
       loop_wake_.notify_all();
     };
+    if (config_.verify_rate > 0) {
+      VerifierConfig verify;
+      verify.rate = config_.verify_rate;
+      verify.seed = std::stoull(id_, nullptr, 16);
+      verify.model_path = config_.model_path;
+      verify.n_embd = mc.n_embd;
+      verify.self_address = address();
+      verify.first_id = head.first_id + (RequestId(1) << 39);  // apart from the head's own ids
+      verifier_ = std::make_unique<ResultVerifier>(*view_, static_cast<MessageSender&>(*this), verify,
+                                                   [this](const std::string& node_id) {
+                                                     if (entry_) entry_->peer_failed(node_id);  // its requests move
+                                                   });
+      entry.on_completed = [this](RequestId id, const std::vector<RouteHop>& hops, const std::vector<int32_t>& tokens) {
+        verifier_->completed(id, hops, tokens);
+      };
+    }
     entry_ = std::make_unique<SwarmEntry>(*view_, static_cast<MessageSender&>(*this), *head_, entry);
     head_->connect(*entry_);
   }
@@ -243,6 +265,7 @@ SwarmNode::~SwarmNode() {
   server_->shutdown();   // no handler runs after this
   local_->stop();        // ... nor a message to itself
   if (head_) head_->shutdown();
+  verifier_.reset();
   entry_.reset();
   stage_.reset();        // its executor's last messages still go out through the links
   links_.reset();
@@ -258,6 +281,7 @@ std::optional<LayerRange> SwarmNode::layers() const { return stage_ ? stage_->ra
 std::string SwarmNode::cluster_json() const {
   nlohmann::json j = view_->to_json();
   j["self"] = id_;
+  if (verifier_) j["verification"] = verifier_->to_json();
   return j.dump();
 }
 
@@ -498,7 +522,16 @@ void SwarmNode::on_pipeline(PipelineMessage message) {
         } else if constexpr (std::is_same_v<T, ChunksMessage>) {
           if (stage_) stage_->on_chunks(std::move(m));
         } else if constexpr (std::is_same_v<T, TokensMessage>) {
-          if (entry_) entry_->on_tokens(std::move(m.tokens));
+          if (verifier_) {
+            std::erase_if(m.tokens, [&](const SampledToken& t) {
+              if (!verifier_->owns(t.request)) return false;
+              verifier_->on_token(t);
+              return true;
+            });
+          }
+          if (entry_ && !m.tokens.empty()) entry_->on_tokens(std::move(m.tokens));
+        } else if constexpr (std::is_same_v<T, ReportsMessage>) {
+          if (verifier_) verifier_->on_reports(std::move(m.reports));
         } else if constexpr (std::is_same_v<T, ReleaseMessage>) {
           if (stage_) stage_->on_release(m);
         }

@@ -37,6 +37,7 @@ class Discovery;
 class PeerClient;
 class PeerLinks;
 class PeerTls;
+class ResultVerifier;
 class SwarmCredentials;
 class StageHost;
 class SwarmEntry;
@@ -70,6 +71,11 @@ struct SwarmNodeConfig {
   // revocations. Null: a local swarm (loopback only) or, with open_swarm, anyone may join.
   std::shared_ptr<SwarmCredentials> credentials;
   bool open_swarm = false;                  // allows binding beyond loopback without credentials
+  // A head's verification of results (swarm/result_verifier.h): the share of its completed
+  // requests it replays through another route. 0: none.
+  double verify_rate = 0;
+  // A test aid (runtime/stage_fault.h): the worker computes with this file instead of the model.
+  std::string fault_model_path;
 };
 
 class SwarmNode : private PeerHandler, private MessageSender {
@@ -137,6 +143,7 @@ class SwarmNode : private PeerHandler, private MessageSender {
   std::unique_ptr<ClusterView> view_;
   std::unique_ptr<StageHost> stage_;
   std::shared_ptr<RequestHead> head_;
+  std::unique_ptr<ResultVerifier> verifier_;  // heads of open swarms
   std::unique_ptr<SwarmEntry> entry_;
   std::unique_ptr<Discovery> discovery_;
 

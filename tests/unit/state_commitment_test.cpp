@@ -252,7 +252,8 @@ TEST(StateCommitmentCheck, ShapeMismatchAndNonFiniteReplayAreFailedVerdicts) {
 // ---- the dishonest worker test aid --------------------------------------------------------
 
 TEST(StageFault, NamesParseAndRoundTrip) {
-  for (auto k : {StageFaultKind::None, StageFaultKind::Corrupt, StageFaultKind::SkipLayer, StageFaultKind::WrongModel}) {
+  for (auto k : {StageFaultKind::None, StageFaultKind::Corrupt, StageFaultKind::SkipLayer, StageFaultKind::WrongModel,
+                 StageFaultKind::NoCommit}) {
     EXPECT_EQ(parse_stage_fault(stage_fault_name(k)), k);
   }
   EXPECT_THROW(parse_stage_fault("evil"), Error);

@@ -1,0 +1,430 @@
+#include "swarm/result_verifier.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/fp16.h"
+#include "core/thread_pool.h"
+#include "model/model_shard.h"
+#include "runtime/stage_replay.h"
+
+namespace px::swarm {
+namespace {
+
+// A stateless 64-bit mix (splitmix64's finaliser): which requests are sampled is a function of
+// the seed and the id, unknown to the stages that serve them.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// A stage's commitments put together in row order: the longest contiguous run, ending where the
+// stage's last chunk ended. A preempted request sends rows from 0 again; later chunks win.
+struct Assembled {
+  StateCommitment commitment;
+  int first_row = 0;
+  int end_row = 0;
+  std::string error;  // a commitment that does not parse, or does not match its chunk
+};
+
+Assembled assemble(const std::map<int32_t, std::vector<uint8_t>>& bytes_by_begin,
+                   const std::map<int32_t, int32_t>& rows_by_begin) {
+  Assembled out;
+  bool started = false;
+  for (const auto& [begin, bytes] : bytes_by_begin) {
+    StateCommitment c;
+    try {
+      c = parse_commitment(bytes);
+    } catch (const Error& e) {
+      out.error = fmt::format("its commitment of rows from {} is malformed: {}", begin, e.what());
+      return out;
+    }
+    if (c.rows() != rows_by_begin.at(begin)) {
+      out.error = fmt::format("its commitment of rows from {} has {} rows, the chunk {}", begin, c.rows(),
+                              rows_by_begin.at(begin));
+      return out;
+    }
+    if (started && begin < out.end_row) continue;  // inside what is assembled (a preemption's repeat)
+    if (!started || begin > out.end_row || c.width != out.commitment.width || c.k != out.commitment.k) {
+      out.commitment = std::move(c);  // a gap: start again from here
+      out.first_row = begin;
+    } else {
+      append_commitment(out.commitment, c);
+    }
+    started = true;
+    out.end_row = out.first_row + out.commitment.rows();
+  }
+  return out;
+}
+
+}  // namespace
+
+ResultVerifier::ResultVerifier(ClusterView& view, MessageSender& sender, VerifierConfig config,
+                               std::function<void(const std::string&)> on_ban)
+    : view_(view),
+      sender_(sender),
+      config_(std::move(config)),
+      on_ban_(std::move(on_ban)),
+      pool_(std::make_unique<ThreadPool>(std::max(1, config_.threads))),
+      next_id_(config_.first_id) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+ResultVerifier::~ResultVerifier() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+bool ResultVerifier::sampled(RequestId request) const {
+  const double u = double(mix(config_.seed ^ mix(request)) >> 11) / double(uint64_t(1) << 53);
+  return u < config_.rate;
+}
+
+bool ResultVerifier::owns(RequestId request) const {
+  std::lock_guard lock(mutex_);
+  return replays_.count(request) > 0;
+}
+
+void ResultVerifier::on_reports(std::vector<StageReport> reports) {
+  bool replay_progress = false;
+  std::lock_guard lock(mutex_);
+  for (StageReport& r : reports) {
+    if (auto it = replays_.find(r.request); it != replays_.end()) {
+      Replay& replay = it->second;
+      for (Boundary& b : replay.boundaries) {
+        if (b.replayed.layer_end != r.layer_end || b.replayed.node_id != r.node_id) continue;
+        const int n = int(replay.tokens.size());
+        if (r.width != replay.width || r.hidden.size() != size_t(r.rows) * size_t(r.width) || r.begin + r.rows > n) {
+          replay.failed = true;  // a replica sending nonsense is no basis for a verdict
+          break;
+        }
+        std::copy(r.hidden.begin(), r.hidden.end(), b.rows.begin() + ptrdiff_t(r.begin) * r.width);
+        for (int i = r.begin; i < r.begin + r.rows; ++i) {
+          if (!b.have[i]) b.have[i] = true, --b.missing;
+        }
+        replay_progress = true;
+      }
+      continue;
+    }
+    if (r.commitment.empty()) continue;
+    auto [it, fresh] = tracked_.try_emplace(r.request);
+    if (fresh) {
+      tracked_order_.push_back(r.request);
+      while (int(tracked_order_.size()) > config_.max_tracked) {
+        tracked_.erase(tracked_order_.front());
+        tracked_order_.pop_front();
+      }
+    }
+    auto& stage = it->second.stages[{r.layer_end, r.node_id}];
+    stage[r.begin] = Chunk{r.rows, std::move(r.commitment)};
+  }
+  if (replay_progress) wake_.notify_all();
+}
+
+void ResultVerifier::completed(RequestId request, const std::vector<RouteHop>& hops, const std::vector<int32_t>& tokens) {
+  std::lock_guard lock(mutex_);
+  ++counts_.completed;
+  if (!sampled(request) || hops.size() < 2) {
+    tracked_.erase(request);  // its id stays in tracked_order_ until evicted: harmless
+    return;
+  }
+  ++counts_.sampled;
+  if (int(jobs_.size()) >= config_.max_queued) {
+    ++counts_.skipped_busy;
+    tracked_.erase(request);
+    return;
+  }
+  jobs_.push_back({request, hops, tokens, std::chrono::steady_clock::now() + config_.grace});
+  wake_.notify_all();
+}
+
+void ResultVerifier::on_token(const SampledToken& token) {
+  std::lock_guard lock(mutex_);
+  auto it = replays_.find(token.request);
+  if (it == replays_.end()) return;
+  if (!token.error.empty()) {
+    spdlog::info("verification replay {} failed on its route: {}", token.request, token.error);
+    it->second.failed = true;
+  }
+  wake_.notify_all();
+}
+
+void ResultVerifier::loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, std::chrono::milliseconds(100));
+    if (stopping_) break;
+    const auto now = std::chrono::steady_clock::now();
+    // Replays whose rows are all in, failed or out of time.
+    std::vector<Replay> done;
+    for (auto it = replays_.begin(); it != replays_.end();) {
+      Replay& r = it->second;
+      const bool complete = std::all_of(r.boundaries.begin(), r.boundaries.end(), [](const Boundary& b) { return b.missing == 0; });
+      if (!complete && !r.failed && now < r.deadline) {
+        ++it;
+        continue;
+      }
+      done.push_back(std::move(r));
+      it = replays_.erase(it);
+    }
+    std::vector<Job> due;
+    while (!jobs_.empty() && jobs_.front().due <= now && int(replays_.size() + due.size()) < config_.max_replays) {
+      due.push_back(std::move(jobs_.front()));
+      jobs_.pop_front();
+    }
+    if (done.empty() && due.empty()) continue;
+    lock.unlock();
+    for (Replay& r : done) {
+      sender_.send(r.hops.front().address, ReleaseMessage{r.id});
+      const bool complete = std::all_of(r.boundaries.begin(), r.boundaries.end(), [](const Boundary& b) { return b.missing == 0; });
+      if (complete && !r.failed) {
+        try {
+          evaluate(r);
+        } catch (const std::exception& e) {
+          spdlog::warn("verification of request {} could not finish: {}", r.original, e.what());
+        }
+      } else {
+        std::lock_guard count_lock(mutex_);
+        ++counts_.abandoned;
+      }
+    }
+    for (Job& job : due) start(std::move(job));
+    lock.lock();
+  }
+}
+
+void ResultVerifier::start(Job job) {
+  Tracked tracked;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = tracked_.find(job.request); it != tracked_.end()) {
+      tracked = std::move(it->second);
+      tracked_.erase(it);
+    }
+  }
+  // The original route's commitments, stage by stage (the last stage sends none).
+  Replay replay;
+  replay.original = job.request;
+  std::vector<std::pair<RouteHop, Assembled>> committed;
+  int end_row = std::numeric_limits<int>::max();
+  for (size_t i = 0; i + 1 < job.hops.size(); ++i) {
+    const RouteHop& hop = job.hops[i];
+    auto it = tracked.stages.find({hop.layer_end, hop.node_id});
+    if (it == tracked.stages.end()) {
+      // Reports of another route (an earlier attempt) under another id never land here; a stage
+      // of the final route with none at all did not commit.
+      strike(hop, fmt::format("sent no commitments for request {}", job.request));
+      return;
+    }
+    std::map<int32_t, std::vector<uint8_t>> bytes;
+    std::map<int32_t, int32_t> rows;
+    for (auto& [begin, chunk] : it->second) {
+      rows[begin] = chunk.rows;
+      bytes[begin] = std::move(chunk.bytes);
+    }
+    Assembled a = assemble(bytes, rows);
+    if (a.error.empty() && a.commitment.width != config_.n_embd)
+      a.error = fmt::format("it commits to rows of {} values; the model's are {}", a.commitment.width, config_.n_embd);
+    if (!a.error.empty()) return ban(hop, a.error);
+    end_row = std::min(end_row, a.end_row);
+    committed.emplace_back(hop, std::move(a));
+  }
+  if (end_row > int(job.tokens.size()) || end_row <= 0) {
+    std::lock_guard lock(mutex_);
+    ++counts_.skipped_multi_route;  // rows beyond what the request computed: not one route's work
+    return;
+  }
+  if (end_row > config_.max_rows) {
+    std::lock_guard lock(mutex_);
+    ++counts_.skipped_too_long;
+    return;
+  }
+  // Another route, avoiding every stage whose output is to be checked.
+  std::vector<std::string> avoid;
+  for (const auto& [hop, a] : committed) avoid.push_back(hop.node_id);
+  const std::optional<ChosenRoute> route = view_.choose_route(avoid);
+  if (route) {
+    for (const NodeAnnouncement& s : route->stages) replay.hops.push_back({s.address, s.node_id, s.layer_begin, s.layer_end});
+  }
+  for (auto& [hop, a] : committed) {
+    const auto other = std::find_if(replay.hops.begin(), replay.hops.end(), [&](const RouteHop& h) {
+      return h.layer_end == hop.layer_end && h.node_id != hop.node_id;
+    });
+    if (other == replay.hops.end() || a.first_row >= end_row) continue;
+    Boundary b;
+    b.original = hop;
+    b.replayed = *other;
+    b.first_row = a.first_row;
+    b.commitment = slice_commitment(a.commitment, 0, end_row - a.first_row);
+    b.rows.assign(size_t(end_row) * size_t(a.commitment.width), 0.0f);
+    b.have.assign(size_t(end_row), false);
+    b.missing = end_row;
+    replay.width = a.commitment.width;
+    replay.boundaries.push_back(std::move(b));
+  }
+  if (replay.boundaries.empty()) {
+    std::lock_guard lock(mutex_);
+    ++counts_.skipped_no_route;
+    return;
+  }
+  replay.tokens.assign(job.tokens.begin(), job.tokens.begin() + end_row);
+  replay.deadline = std::chrono::steady_clock::now() + config_.replay_timeout;
+  StageRequestSetup setup;
+  setup.sampling.temperature = 0;  // the last stage samples once; nobody reads it
+  setup.reuse_prefix = false;      // every row is recomputed and reported
+  setup.report_hidden = true;
+  setup.head = config_.self_address;
+  setup.hops = replay.hops;
+  std::vector<int32_t> prompt = replay.tokens;
+  {
+    std::lock_guard lock(mutex_);
+    replay.id = setup.id = next_id_++;
+    setup.stream_id = setup.id;
+    ++counts_.replayed;
+    counts_.replayed_rows += end_row;
+    replays_[replay.id] = std::move(replay);
+  }
+  const std::string first = setup.hops.front().address;
+  const RequestId id = setup.id;
+  if (!sender_.send(first, OpenMessage{std::move(setup), std::move(prompt)})) {
+    std::lock_guard lock(mutex_);
+    if (auto it = replays_.find(id); it != replays_.end()) it->second.failed = true;
+  }
+}
+
+void ResultVerifier::evaluate(Replay& replay) {
+  const int width = replay.width;
+  for (size_t i = 0; i < replay.boundaries.size(); ++i) {
+    Boundary& b = replay.boundaries[i];
+    const std::span<const float> replayed = std::span<const float>(b.rows).subspan(size_t(b.first_row) * width);
+    const CommitmentVerdict verdict = check_states(b.commitment, replayed, config_.thresholds);
+    if (verdict.ok) continue;
+    spdlog::warn("verification of request {}: node {} and node {} disagree on the output of layers [{}, {}) ({}); "
+                 "recomputing it here",
+                 replay.original, b.original.node_id, b.replayed.node_id, b.original.layer_begin, b.original.layer_end,
+                 verdict.reason);
+    {
+      std::lock_guard lock(mutex_);
+      ++counts_.disputes;
+    }
+    // The stage got its input as its upstream neighbour sent it (f32, f16 or bf16), and nobody
+    // tells the head which: an honest result matches the recompute from one of them.
+    CommitmentVerdict original, replica;
+    original.ok = replica.ok = false;
+    for (WireDType input : {WireDType::F32, WireDType::F16, WireDType::BF16}) {
+      const std::vector<float> mine = recompute(replay, i, input);
+      if (mine.empty()) {
+        std::lock_guard lock(mutex_);
+        ++counts_.unsettled;
+        return;
+      }
+      const std::span<const float> my_rows = std::span<const float>(mine).subspan(size_t(b.first_row) * width);
+      if (!original.ok) original = check_states(b.commitment, my_rows, config_.thresholds);
+      if (!replica.ok) replica = check_states(commit_states(replayed, width, b.commitment.k), my_rows, config_.thresholds);
+      if ((original.ok && replica.ok) || b.original.layer_begin == 0) break;  // the first stage has no input
+    }
+    if (!original.ok) {
+      ban(b.original, fmt::format("its output of layers [{}, {}) for request {} contradicts this head's own "
+                                  "recompute: {}",
+                                  b.original.layer_begin, b.original.layer_end, replay.original, original.reason));
+    }
+    if (!replica.ok) {
+      ban(b.replayed, fmt::format("its replay of layers up to {} contradicts this head's own recompute: {}",
+                                  b.replayed.layer_end, replica.reason));
+    }
+    std::lock_guard lock(mutex_);
+    if (original.ok && replica.ok) {
+      ++counts_.cleared;  // two honest replicas apart by float noise (another SIMD target, wire dtype)
+      ++counts_.passed;
+    }
+    return;  // later boundaries were computed from this one
+  }
+  std::lock_guard lock(mutex_);
+  ++counts_.passed;
+}
+
+std::vector<float> ResultVerifier::recompute(const Replay& replay, size_t boundary, WireDType input_dtype) {
+  const Boundary& b = replay.boundaries[boundary];
+  const LayerRange range{b.original.layer_begin, b.original.layer_end};
+  // The input: the replay's rows at the boundary before (which matched the original there).
+  std::span<const float> input;
+  if (range.begin > 0) {
+    if (boundary == 0 || replay.boundaries[boundary - 1].original.layer_end != range.begin) {
+      spdlog::warn("verification of request {}: no agreed input for layers [{}, {}); the dispute stays open",
+                   replay.original, range.begin, range.end);
+      return {};
+    }
+    input = replay.boundaries[boundary - 1].rows;
+  }
+  std::vector<float> rounded;
+  if (input_dtype != WireDType::F32 && !input.empty()) {
+    rounded.reserve(input.size());
+    for (float v : input) rounded.push_back(input_dtype == WireDType::F16 ? fp16_to_f32(f32_to_fp16(v)) : bf16_to_f32(f32_to_bf16(v)));
+    input = rounded;
+  }
+  if (!shard_ || shard_->range().begin != range.begin || shard_->range().end != range.end) {
+    shard_ = ModelShard::load(config_.model_path, range);
+  }
+  return replay_stage(shard_, replay.tokens, input, {int(replay.tokens.size())}, *pool_);
+}
+
+void ResultVerifier::ban(const RouteHop& hop, const std::string& reason) {
+  if (view_.banned(hop.node_id)) return;  // replays that were running when it was caught
+  spdlog::warn("banning node {} ({}) for {} s: {}", hop.node_id, hop.address, config_.ban_for.count(), reason);
+  view_.ban(hop.node_id, hop.address, std::chrono::steady_clock::now() + config_.ban_for, reason);
+  {
+    std::lock_guard lock(mutex_);
+    bans_.push_back({hop.node_id, hop.address, reason, std::chrono::system_clock::now()});
+  }
+  if (on_ban_) on_ban_(hop.node_id);
+}
+
+void ResultVerifier::strike(const RouteHop& hop, const std::string& why) {
+  int strikes = 0;
+  {
+    std::lock_guard lock(mutex_);
+    ++counts_.missing_commitments;
+    strikes = ++strikes_[hop.node_id];
+  }
+  spdlog::warn("node {} {} ({} of {} allowed)", hop.node_id, why, strikes, config_.missing_strikes);
+  if (strikes >= config_.missing_strikes) ban(hop, fmt::format("{} sampled requests without commitments", strikes));
+}
+
+nlohmann::json ResultVerifier::to_json() const {
+  std::lock_guard lock(mutex_);
+  nlohmann::json bans = nlohmann::json::array();
+  for (const BanRecord& b : bans_) {
+    bans.push_back({{"id", b.node_id},
+                    {"address", b.address},
+                    {"reason", b.reason},
+                    {"at_unix", std::chrono::duration_cast<std::chrono::seconds>(b.at.time_since_epoch()).count()}});
+  }
+  return {{"rate", config_.rate},
+          {"completed", counts_.completed},
+          {"sampled", counts_.sampled},
+          {"replayed", counts_.replayed},
+          {"replayed_rows", counts_.replayed_rows},
+          {"passed", counts_.passed},
+          {"disputes", counts_.disputes},
+          {"cleared", counts_.cleared},
+          {"unsettled", counts_.unsettled},
+          {"abandoned", counts_.abandoned},
+          {"missing_commitments", counts_.missing_commitments},
+          {"skipped", {{"no_second_route", counts_.skipped_no_route},
+                       {"several_routes", counts_.skipped_multi_route},
+                       {"too_long", counts_.skipped_too_long},
+                       {"busy", counts_.skipped_busy}}},
+          {"in_flight", replays_.size()},
+          {"queued", jobs_.size()},
+          {"bans", bans}};
+}
+
+}  // namespace px::swarm

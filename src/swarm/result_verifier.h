@@ -1,0 +1,161 @@
+#pragma once
+// Verification of results in an open swarm, on a request head. Every stage but the last sends
+// the head a commitment to the rows it passes on (runtime/state_commitment.h, carried by
+// StageReport). When a request is over the head picks it with probability `rate` and replays it
+// through another route as one prefill whose stages report their output rows; at every layer
+// boundary the two routes share it checks the original stage's commitment against the replayed
+// rows. The first boundary that disagrees is a dispute between two replicas; the head settles it
+// by computing that stage itself from its own copy of the model (it is the one party it trusts),
+// and bans whichever side its result contradicts: no route goes through the node for `ban_for`,
+// and its in-flight requests move elsewhere. A stage that sends no commitments for requests it
+// served is banned after `missing_strikes` sampled requests. See docs/VERIFICATION.md.
+//
+// What it does not cover: the last stage (it sends tokens, not hidden states; a replay checks
+// none of its positions), requests that took more than one route (retried after a failure), and
+// boundaries no second replica shares. Stages can tell a replay from a request (report_hidden):
+// that lets a cheater behave on replays, but what it committed to on the original is fixed.
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/state_commitment.h"
+#include "swarm/cluster_view.h"
+#include "swarm/message_sender.h"
+
+namespace px {
+class ModelShard;
+class ThreadPool;
+}  // namespace px
+
+namespace px::swarm {
+
+struct VerifierConfig {
+  double rate = 0.05;                          // share of completed requests replayed
+  uint64_t seed = 0;                           // which ones (a hash of it and the request id)
+  std::string model_path;                      // the head's own copy: it settles disputes
+  int n_embd = 0;                              // the model's: the width of every committed row
+  std::string self_address;                    // where replays send their rows and token
+  RequestId first_id = 0;                      // replay ids: first_id, first_id + 1, ...
+  int threads = 1;                             // for the head's own recompute
+  CommitmentThresholds thresholds;             // for every check (any CPU: the defaults)
+  std::chrono::milliseconds grace{500};        // for a completed request's last reports
+  std::chrono::milliseconds replay_timeout{30000};
+  std::chrono::seconds ban_for{3600};
+  int max_tracked = 2048;                      // requests whose commitments are kept
+  int max_rows = 4096;                         // longer requests are not replayed
+  int max_queued = 1024;                       // sampled requests waiting for a replay
+  int max_replays = 8;                         // replays in flight at once
+  int missing_strikes = 3;                     // sampled requests a stage sent no commitments for
+};
+
+class ResultVerifier {
+ public:
+  // `on_ban`: a node was banned (the ClusterView knows already): move its requests elsewhere.
+  ResultVerifier(ClusterView& view, MessageSender& sender, VerifierConfig config,
+                 std::function<void(const std::string& node_id)> on_ban);
+  ~ResultVerifier();
+
+  // From stages (any thread): commitments of served requests, rows of replays.
+  void on_reports(std::vector<StageReport> reports);
+  // A request of this head is over: `hops` served it, `tokens` is its whole history.
+  void completed(RequestId request, const std::vector<RouteHop>& hops, const std::vector<int32_t>& tokens);
+  // Whether `request` is one of this verifier's replays (its tokens go to on_token).
+  bool owns(RequestId request) const;
+  // A replay's last stage answered, or a stage failed it.
+  void on_token(const SampledToken& token);
+
+  // {"rate", counts of what was checked and found, "bans": [...]}.
+  nlohmann::json to_json() const;
+
+ private:
+  // One served request's commitments, per reporting stage (layer_end, node id), by first row.
+  struct Chunk {
+    int32_t rows = 0;
+    std::vector<uint8_t> bytes;
+  };
+  using StageKey = std::pair<int32_t, std::string>;
+  struct Tracked {
+    std::map<StageKey, std::map<int32_t, Chunk>> stages;
+  };
+  struct Job {
+    RequestId request = 0;
+    std::vector<RouteHop> hops;
+    std::vector<int32_t> tokens;
+    std::chrono::steady_clock::time_point due;
+  };
+  // A boundary both routes share: the original stage's commitment [first_row, rows), the
+  // replayed rows [0, rows) as they arrive.
+  struct Boundary {
+    RouteHop original;
+    RouteHop replayed;
+    StateCommitment commitment;
+    int first_row = 0;
+    std::vector<float> rows;
+    std::vector<bool> have;
+    int missing = 0;
+  };
+  struct Replay {
+    RequestId id = 0;
+    RequestId original = 0;
+    std::vector<int32_t> tokens;         // the positions replayed
+    std::vector<RouteHop> hops;          // the replay's route
+    std::vector<Boundary> boundaries;    // in layer order
+    int width = 0;
+    bool failed = false;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
+  void loop();
+  // Takes a due job's commitments and starts its replay (or records why it cannot).
+  void start(Job job);
+  // Checks a replay whose rows are all in; bans whoever a settled dispute shows wrong.
+  void evaluate(Replay& replay);
+  // Runs the disputed boundary's layers on this node over the replay's positions, from the
+  // replay's rows at the boundary before as they arrive over a link of `input_dtype`; empty when
+  // the replay has no rows there.
+  std::vector<float> recompute(const Replay& replay, size_t boundary, WireDType input_dtype);
+  void ban(const RouteHop& hop, const std::string& reason);
+  void strike(const RouteHop& hop, const std::string& why);
+  bool sampled(RequestId request) const;
+
+  ClusterView& view_;
+  MessageSender& sender_;
+  const VerifierConfig config_;
+  std::function<void(const std::string&)> on_ban_;
+  std::unique_ptr<ThreadPool> pool_;             // the verifier thread's own
+  std::shared_ptr<const ModelShard> shard_;      // the last range recomputed (verifier thread)
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::map<RequestId, Tracked> tracked_;
+  std::deque<RequestId> tracked_order_;          // oldest first, for eviction
+  std::deque<Job> jobs_;
+  std::map<RequestId, Replay> replays_;
+  RequestId next_id_;
+  std::map<std::string, int> strikes_;           // node id -> sampled requests without commitments
+  struct BanRecord {
+    std::string node_id, address, reason;
+    std::chrono::system_clock::time_point at;
+  };
+  std::vector<BanRecord> bans_;
+  struct Counts {
+    int64_t completed = 0, sampled = 0, replayed = 0, passed = 0, disputes = 0, cleared = 0, unsettled = 0;
+    int64_t skipped_no_route = 0, skipped_multi_route = 0, skipped_too_long = 0, skipped_busy = 0;
+    int64_t missing_commitments = 0, abandoned = 0;
+    double replayed_rows = 0;
+  } counts_;
+  std::thread thread_;
+};
+
+}  // namespace px::swarm
