@@ -9,7 +9,7 @@
 namespace px::swarm_test {
 namespace {
 
-constexpr int kTokens = 96;
+constexpr int kTokens = 256;  // long enough that the revocation (a process start, a signed list) lands mid-stream
 
 struct Credentials {
   std::string base;
