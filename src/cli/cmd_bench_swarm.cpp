@@ -35,7 +35,22 @@ struct BenchSwarmArgs {
   std::string wire_dtype = "f32";
   bool every_stage_all_threads = false;
   bool tls = false;  // each pipeline also as a private swarm (mutual TLS), in the same run
+  double verify_rate = 0;  // > 0: each pipeline also as an open swarm of two replicas, with and without verification
   bool json = false;
+};
+
+// How a measured swarm is run: plaintext, private (mutual TLS) or open with `replicas` of each
+// stage and the head verifying a share `verify_rate` of the requests.
+struct SwarmMode {
+  bool tls = false;
+  bool open = false;
+  double verify_rate = 0;
+  int replicas = 1;
+  std::string name() const {
+    if (tls) return "+TLS";
+    if (open) return verify_rate > 0 ? fmt::format(" x2 open v={:g}", verify_rate) : std::string(" x2 open");
+    return "";
+  }
 };
 
 struct Measurement {
@@ -114,32 +129,34 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     swarm::create_swarm_root(credentials_dir + "/root", "bench");
   }
   int issued = 0;
-  auto trust = [&](bool tls) -> std::vector<std::string> {
-    if (!tls) return {};
+  auto trust = [&](const SwarmMode& mode) -> std::vector<std::string> {
+    if (mode.open) return {"--open"};
+    if (!mode.tls) return {};
     const std::string name = fmt::format("node{}", issued++);
     swarm::issue_node_credential(credentials_dir + "/root", credentials_dir + "/" + name, name, 1);
     return {"--credentials", credentials_dir + "/" + name};
   };
-  auto measure_swarm = [&](int s, bool tls) {
+  auto measure_swarm = [&](int s, const SwarmMode& mode) {
     if (s < 1 || s > n_layers) fail("--stages {}: the model has {} layers", s, n_layers);
     std::vector<std::string> head_args = {"run", "-m", args.model, "--no-worker", "--port", "0", "--p2p-port", "0", "-t", "1"};
-    for (const std::string& a : trust(tls)) head_args.push_back(a);
+    for (const std::string& a : trust(mode)) head_args.push_back(a);
+    if (mode.open) head_args.insert(head_args.end(), {"--verify-rate", fmt::format("{}", mode.verify_rate)});
     StartedNode head = start_node(head_args);
     const std::string p2p = head.p2p, api = head.api;
     // The same threads in total by default; with --all-threads-per-stage every stage gets them
     // all (one stream's stages run one after another, so they do not compete).
     const int per_stage = args.every_stage_all_threads ? args.threads : std::max(1, args.threads / s);
     std::vector<std::unique_ptr<Subprocess>> workers;
-    for (int i = 0; i < s; ++i) {
-      const std::string layers = fmt::format("{}:{}", i * n_layers / s, (i + 1) * n_layers / s);
+    for (int i = 0; i < s * mode.replicas; ++i) {
+      const std::string layers = fmt::format("{}:{}", i % s * n_layers / s, (i % s + 1) * n_layers / s);
       std::vector<std::string> worker_args = {"serve", "-m", args.model, "--layers", layers, "--peer", p2p, "--p2p-port",
                                               "0", "-t", std::to_string(per_stage), "--wire-dtype", args.wire_dtype};
-      for (const std::string& a : trust(tls)) worker_args.push_back(a);
+      for (const std::string& a : trust(mode)) worker_args.push_back(a);
       workers.push_back(start_node(worker_args).process);
     }
     wait_until_serving(api, true);
     Measurement m = measure(api, args, n_vocab);
-    m.setup = fmt::format("{} stage{}{}", s, s > 1 ? "s" : "", tls ? "+TLS" : "");
+    m.setup = fmt::format("{} stage{}{}", s, s > 1 ? "s" : "", mode.name());
     m.threads_per_stage = per_stage;
     results.push_back(m);
     for (auto& w : workers) w->signal(SIGTERM);
@@ -150,9 +167,17 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
   };
   // TLS cost per hop: a token crosses s + 1 links (head -> stage 1 -> ... -> stage s -> head).
   std::vector<std::pair<int, double>> tls_hop_us;
+  // Verification's cost: an open swarm of two replicas per stage with and without it (a replay
+  // needs a second route), one stream and `concurrency` streams.
+  std::vector<std::tuple<int, double, double>> verify_cost;
   for (int s : args.stages) {
-    const Measurement plain = measure_swarm(s, false);
-    if (args.tls) tls_hop_us.push_back({s, (measure_swarm(s, true).tpot_s - plain.tpot_s) / (s + 1) * 1e6});
+    const Measurement plain = measure_swarm(s, {});
+    if (args.tls) tls_hop_us.push_back({s, (measure_swarm(s, {.tls = true}).tpot_s - plain.tpot_s) / (s + 1) * 1e6});
+    if (args.verify_rate > 0) {
+      const Measurement open = measure_swarm(s, {.open = true, .replicas = 2});
+      const Measurement verified = measure_swarm(s, {.open = true, .verify_rate = args.verify_rate, .replicas = 2});
+      verify_cost.emplace_back(s, verified.decode_tps / open.decode_tps, verified.aggregate_tps / open.aggregate_tps);
+    }
   }
   if (!credentials_dir.empty()) std::filesystem::remove_all(credentials_dir);
 
@@ -177,18 +202,22 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     }
     nlohmann::json tls = nlohmann::json::object();
     for (const auto& [stages, us] : tls_hop_us) tls[std::to_string(stages)] = us;
+    nlohmann::json verified = nlohmann::json::object();
+    for (const auto& [stages, one, many] : verify_cost) verified[std::to_string(stages)] = {{"one_stream", one}, {"streams", many}};
     fmt::print("{}\n", nlohmann::json{{"results", out},
                                       {"hop_overhead_us", hop_us},
                                       {"tls_cost_per_hop_us_by_stages", tls},
+                                      {"verify_rate", args.verify_rate},
+                                      {"verified_vs_unverified_by_stages", verified},
                                       {"two_stages_vs_half_threads_node", two_stage_bound},
                                       {"concurrency", args.concurrency}}
                            .dump(1));
     return;
   }
-  fmt::print("{:<14}{:>9}{:>12}{:>16}{:>10}{:>20}{:>10}\n", "setup", "threads", "TTFT (s)", "decode tok/s", "vs 1",
+  fmt::print("{:<26}{:>9}{:>12}{:>16}{:>10}{:>20}{:>10}\n", "setup", "threads", "TTFT (s)", "decode tok/s", "vs 1",
              fmt::format("{} streams tok/s", args.concurrency), "vs 1");
   for (const Measurement& m : results) {
-    fmt::print("{:<14}{:>9}{:>12.3f}{:>16.1f}{:>9.2f}x{:>20.1f}{:>9.2f}x\n", m.setup,
+    fmt::print("{:<26}{:>9}{:>12.3f}{:>16.1f}{:>9.2f}x{:>20.1f}{:>9.2f}x\n", m.setup,
                fmt::format("{}x{}", m.setup == "single node" ? 1 : std::stoi(m.setup), m.threads_per_stage), m.ttft_s,
                m.decode_tps, m.decode_tps / results[0].decode_tps, m.aggregate_tps,
                m.aggregate_tps / results[0].aggregate_tps);
@@ -197,6 +226,11 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
   for (const auto& [stages, us] : tls_hop_us) {
     fmt::print("TLS cost per hop with {} stage(s): {:.0f} us (TLS vs plaintext swarm, {} hops per token)\n", stages,
                us, stages + 1);
+  }
+  for (const auto& [stages, one, many] : verify_cost) {
+    fmt::print("--verify-rate {:g} with {} stage(s) x 2 replicas: {:.2f}x one stream, {:.2f}x {} streams (vs the same open "
+               "swarm unverified)\n",
+               args.verify_rate, stages, one, many, args.concurrency);
   }
   if (two_stage_bound > 0) {
     fmt::print("2 stages vs a single node with {} thread(s), their bound for one stream: {:.2f}x\n", args.threads / 2,
@@ -221,6 +255,9 @@ void register_bench_swarm(CLI::App& app) {
   cmd->add_flag("--all-threads-per-stage", args->every_stage_all_threads,
                 "Give every stage all the threads instead of splitting them");
   cmd->add_flag("--tls", args->tls, "Also run every pipeline as a private swarm (mutual TLS) and report its cost");
+  cmd->add_option("--verify-rate", args->verify_rate,
+                  "Also run every pipeline as an open swarm of two replicas per stage, unverified and with this "
+                  "--verify-rate, and report the cost");
   cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->callback([args] { run_bench_swarm(*args); });
 }
