@@ -33,17 +33,21 @@ class ChildProcess : public Subprocess {
 
 inline constexpr int kLayers = 8;
 
+// The swarm tests' model shape, written once per file name; `seed` picks the weights.
+inline std::string write_swarm_model(const std::string& file, uint64_t seed) {
+  const std::string p = test::temp_dir() + file;
+  SynthSpec spec;
+  spec.arch = "llama";
+  spec.n_layers = kLayers;
+  spec.n_embd = 64;
+  spec.type = DType::Q8_0;
+  spec.seed = seed;
+  write_synthetic_model(spec, p);
+  return p;
+}
+
 inline std::string model_path() {
-  static const std::string path = [] {
-    const std::string p = test::temp_dir() + "swarm_model.gguf";
-    SynthSpec spec;
-    spec.arch = "llama";
-    spec.n_layers = kLayers;
-    spec.n_embd = 64;
-    spec.type = DType::Q8_0;
-    write_synthetic_model(spec, p);
-    return p;
-  }();
+  static const std::string path = write_swarm_model("swarm_model.gguf", SynthSpec{}.seed);
   return path;
 }
 

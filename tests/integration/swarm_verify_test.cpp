@@ -12,17 +12,7 @@ namespace {
 
 // The swarm's model with other weights (another seed): what a wrong-model worker computes with.
 std::string other_model_path() {
-  static const std::string path = [] {
-    const std::string p = test::temp_dir() + "swarm_model_other.gguf";
-    SynthSpec spec;
-    spec.arch = "llama";
-    spec.n_layers = kLayers;
-    spec.n_embd = 64;
-    spec.type = DType::Q8_0;
-    spec.seed = 2;
-    write_synthetic_model(spec, p);
-    return p;
-  }();
+  static const std::string path = write_swarm_model("swarm_model_other.gguf", SynthSpec{}.seed + 1);
   return path;
 }
 
