@@ -13,6 +13,8 @@
 namespace px::swarm {
 namespace {
 
+constexpr size_t kMaxStagesPerRequest = 64;
+
 // A stateless 64-bit mix (splitmix64's finaliser): which requests are sampled is a function of
 // the seed and the id, unknown to the stages that serve them.
 uint64_t mix(uint64_t x) {
@@ -123,7 +125,12 @@ void ResultVerifier::on_reports(std::vector<StageReport> reports) {
         tracked_order_.pop_front();
       }
     }
-    auto& stage = it->second.stages[{r.layer_end, r.node_id}];
+    // Bounded whatever peers send: a route's stages, and a request's chunks at each.
+    auto& stages = it->second.stages;
+    const StageKey key{r.layer_end, r.node_id};
+    if (!stages.count(key) && stages.size() >= kMaxStagesPerRequest) continue;
+    auto& stage = stages[key];
+    if (!stage.count(r.begin) && int(stage.size()) >= config_.max_rows) continue;
     stage[r.begin] = Chunk{r.rows, std::move(r.commitment)};
   }
   if (replay_progress) wake_.notify_all();
