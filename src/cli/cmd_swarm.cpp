@@ -48,6 +48,12 @@ void print_status(const std::string& json_text, bool raw) {
     fmt::print("banned {} at {}: {}\n", b.at("id").get<std::string>(), b.at("address").get<std::string>(),
                b.at("reason").get<std::string>());
   }
+  // A head of an open swarm: what its verification has checked and found.
+  if (const auto v = j.find("verification"); v != j.end() && v->is_object()) {
+    fmt::print("verification at rate {}: {} of {} requests replayed, {} passed, {} disputes ({} cleared), {} bans\n",
+               v->value("rate", 0.0), v->value("replayed", 0), v->value("completed", 0), v->value("passed", 0),
+               v->value("disputes", 0), v->value("cleared", 0), v->value("bans", nlohmann::json::array()).size());
+  }
   // The last few routes this node's requests took (on a head).
   std::map<std::string, std::string> ranges;
   for (const auto& n : j.at("nodes")) {

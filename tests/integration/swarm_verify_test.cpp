@@ -95,6 +95,10 @@ TEST_P(OpenSwarmAttack, TheAttackerIsBannedWithinFiftyRequests) {
   EXPECT_GE(verification.value(attack.computes_wrong ? "disputes" : "missing_commitments", 0), 1) << verification.dump(1);
   for (const auto& node : c["nodes"]) EXPECT_NE(node["id"], attacker);
   EXPECT_NE(head.process->output().find("banning node " + attacker), std::string::npos);
+  ChildProcess status({"status", "--peer", head.p2p});
+  EXPECT_EQ(status.wait(20s), 0) << status.output();
+  EXPECT_NE(status.output().find("banned " + attacker), std::string::npos) << status.output();
+  EXPECT_NE(status.output().find("verification at rate 0.2: "), std::string::npos) << status.output();
 
   // Without it, the swarm answers as the single node does.
   if (!workers[0]) {
