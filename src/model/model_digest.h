@@ -26,7 +26,6 @@ struct ModelConfig;
 class ThreadPool;
 class WeightSource;
 
-
 // The config's fields that a digest covers, as "key=value\n" lines in a fixed order.
 std::string canonical_config(const ModelConfig& config);
 struct DigestRun {

@@ -519,7 +519,9 @@ void StageExecutor::run_batch() {
     c.tokens.assign(r.tokens.begin() + p.begin, r.tokens.begin() + p.begin + p.count);
     c.hidden.assign(result_.values.begin() + size_t(row) * width, result_.values.begin() + size_t(row + p.count) * width);
     c.sample = p.sample;
-    if (config_.commit_top_k > 0 && config_.fault.kind != StageFaultKind::NoCommit) c.commitment = serialize_commitment(commit_states(c.hidden, width, config_.commit_top_k));
+    if (config_.commit_top_k > 0 && config_.fault.kind != StageFaultKind::NoCommit) {
+      c.commitment = serialize_commitment(commit_states(c.hidden, width, config_.commit_top_k));
+    }
     if (!r.next_stage_has_setup) {
       c.setup = r.setup;
       c.history.assign(r.tokens.begin(), r.tokens.begin() + p.begin);

@@ -9,20 +9,12 @@
 #include "core/thread_pool.h"
 #include "model/model_shard.h"
 #include "runtime/stage_replay.h"
+#include "sampling/sampler.h"
 
 namespace px::swarm {
 namespace {
 
 constexpr size_t kMaxStagesPerRequest = 64;
-
-// A stateless 64-bit mix (splitmix64's finaliser): which requests are sampled is a function of
-// the seed and the id, unknown to the stages that serve them.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 // A stage's commitments put together in row order: the longest contiguous run, ending where the
 // stage's last chunk ended. A preempted request sends rows from 0 again; later chunks win.
@@ -33,21 +25,21 @@ struct Assembled {
   std::string error;  // a commitment that does not parse, or does not match its chunk
 };
 
-Assembled assemble(const std::map<int32_t, std::vector<uint8_t>>& bytes_by_begin,
-                   const std::map<int32_t, int32_t>& rows_by_begin) {
+// `chunks`: first row -> {rows, bytes}, as a stage reported them.
+template <typename Chunks>
+Assembled assemble(const Chunks& chunks) {
   Assembled out;
   bool started = false;
-  for (const auto& [begin, bytes] : bytes_by_begin) {
+  for (const auto& [begin, chunk] : chunks) {
     StateCommitment c;
     try {
-      c = parse_commitment(bytes);
+      c = parse_commitment(chunk.bytes);
     } catch (const Error& e) {
       out.error = fmt::format("its commitment of rows from {} is malformed: {}", begin, e.what());
       return out;
     }
-    if (c.rows() != rows_by_begin.at(begin)) {
-      out.error = fmt::format("its commitment of rows from {} has {} rows, the chunk {}", begin, c.rows(),
-                              rows_by_begin.at(begin));
+    if (c.rows() != chunk.rows) {
+      out.error = fmt::format("its commitment of rows from {} has {} rows, the chunk {}", begin, c.rows(), chunk.rows);
       return out;
     }
     if (started && begin < out.end_row) continue;  // inside what is assembled (a preemption's repeat)
@@ -86,13 +78,8 @@ ResultVerifier::~ResultVerifier() {
 }
 
 bool ResultVerifier::sampled(RequestId request) const {
-  const double u = double(mix(config_.seed ^ mix(request)) >> 11) / double(uint64_t(1) << 53);
-  return u < config_.rate;
-}
-
-bool ResultVerifier::owns(RequestId request) const {
-  std::lock_guard lock(mutex_);
-  return replays_.count(request) > 0;
+  // A function of the seed and the id, unknown to the stages that serve the request.
+  return counter_uniform(config_.seed, request, 0) < config_.rate;
 }
 
 void ResultVerifier::on_reports(std::vector<StageReport> reports) {
@@ -153,15 +140,16 @@ void ResultVerifier::completed(RequestId request, const std::vector<RouteHop>& h
   wake_.notify_all();
 }
 
-void ResultVerifier::on_token(const SampledToken& token) {
+bool ResultVerifier::on_token(const SampledToken& token) {
   std::lock_guard lock(mutex_);
   auto it = replays_.find(token.request);
-  if (it == replays_.end()) return;
+  if (it == replays_.end()) return false;
   if (!token.error.empty()) {
     spdlog::info("verification replay {} failed on its route: {}", token.request, token.error);
     it->second.failed = true;
   }
   wake_.notify_all();
+  return true;
 }
 
 void ResultVerifier::loop() {
@@ -174,8 +162,7 @@ void ResultVerifier::loop() {
     std::vector<Replay> done;
     for (auto it = replays_.begin(); it != replays_.end();) {
       Replay& r = it->second;
-      const bool complete = std::all_of(r.boundaries.begin(), r.boundaries.end(), [](const Boundary& b) { return b.missing == 0; });
-      if (!complete && !r.failed && now < r.deadline) {
+      if (!r.all_rows_in() && !r.failed && now < r.deadline) {
         ++it;
         continue;
       }
@@ -191,8 +178,7 @@ void ResultVerifier::loop() {
     lock.unlock();
     for (Replay& r : done) {
       sender_.send(r.hops.front().address, ReleaseMessage{r.id});
-      const bool complete = std::all_of(r.boundaries.begin(), r.boundaries.end(), [](const Boundary& b) { return b.missing == 0; });
-      if (complete && !r.failed) {
+      if (r.all_rows_in() && !r.failed) {
         try {
           evaluate(r);
         } catch (const std::exception& e) {
@@ -231,13 +217,7 @@ void ResultVerifier::start(Job job) {
       strike(hop, fmt::format("sent no commitments for request {}", job.request));
       return;
     }
-    std::map<int32_t, std::vector<uint8_t>> bytes;
-    std::map<int32_t, int32_t> rows;
-    for (auto& [begin, chunk] : it->second) {
-      rows[begin] = chunk.rows;
-      bytes[begin] = std::move(chunk.bytes);
-    }
-    Assembled a = assemble(bytes, rows);
+    Assembled a = assemble(it->second);
     if (a.error.empty() && a.commitment.width != config_.n_embd)
       a.error = fmt::format("it commits to rows of {} values; the model's are {}", a.commitment.width, config_.n_embd);
     if (!a.error.empty()) return ban(hop, a.error);

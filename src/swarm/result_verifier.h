@@ -14,6 +14,7 @@
 // none of its positions), requests that took more than one route (retried after a failure), and
 // boundaries no second replica shares. Stages can tell a replay from a request (report_hidden):
 // that lets a cheater behave on replays, but what it committed to on the original is fixed.
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -69,10 +70,8 @@ class ResultVerifier {
   void on_reports(std::vector<StageReport> reports);
   // A request of this head is over: `hops` served it, `tokens` is its whole history.
   void completed(RequestId request, const std::vector<RouteHop>& hops, const std::vector<int32_t>& tokens);
-  // Whether `request` is one of this verifier's replays (its tokens go to on_token).
-  bool owns(RequestId request) const;
-  // A replay's last stage answered, or a stage failed it.
-  void on_token(const SampledToken& token);
+  // A token (or a failure) for one of this verifier's replays: taken, true. Any other: false.
+  bool on_token(const SampledToken& token);
 
   // {"rate", counts of what was checked and found, "bans": [...]}.
   nlohmann::json to_json() const;
@@ -113,6 +112,9 @@ class ResultVerifier {
     int width = 0;
     bool failed = false;
     std::chrono::steady_clock::time_point deadline;
+    bool all_rows_in() const {
+      return std::all_of(boundaries.begin(), boundaries.end(), [](const Boundary& b) { return b.missing == 0; });
+    }
   };
 
   void loop();
@@ -153,7 +155,7 @@ class ResultVerifier {
     int64_t completed = 0, sampled = 0, replayed = 0, passed = 0, disputes = 0, cleared = 0, unsettled = 0;
     int64_t skipped_no_route = 0, skipped_multi_route = 0, skipped_too_long = 0, skipped_busy = 0;
     int64_t missing_commitments = 0, abandoned = 0;
-    double replayed_rows = 0;
+    int64_t replayed_rows = 0;
   } counts_;
   std::thread thread_;
 };

@@ -522,13 +522,7 @@ void SwarmNode::on_pipeline(PipelineMessage message) {
         } else if constexpr (std::is_same_v<T, ChunksMessage>) {
           if (stage_) stage_->on_chunks(std::move(m));
         } else if constexpr (std::is_same_v<T, TokensMessage>) {
-          if (verifier_) {
-            std::erase_if(m.tokens, [&](const SampledToken& t) {
-              if (!verifier_->owns(t.request)) return false;
-              verifier_->on_token(t);
-              return true;
-            });
-          }
+          if (verifier_) std::erase_if(m.tokens, [&](const SampledToken& t) { return verifier_->on_token(t); });
           if (entry_ && !m.tokens.empty()) entry_->on_tokens(std::move(m.tokens));
         } else if constexpr (std::is_same_v<T, ReportsMessage>) {
           if (verifier_) verifier_->on_reports(std::move(m.reports));
