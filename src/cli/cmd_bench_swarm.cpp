@@ -36,6 +36,7 @@ struct BenchSwarmArgs {
   bool every_stage_all_threads = false;
   bool tls = false;  // each pipeline also as a private swarm (mutual TLS), in the same run
   double verify_rate = 0;  // > 0: each pipeline also as an open swarm of two replicas, with and without verification
+  bool verify_full = false;  // and with --verify full (both replicas compute every request)
   bool json = false;
 };
 
@@ -45,9 +46,11 @@ struct SwarmMode {
   bool tls = false;
   bool open = false;
   double verify_rate = 0;
+  bool verify_full = false;
   int replicas = 1;
   std::string name() const {
     if (tls) return "+TLS";
+    if (verify_full) return " x2 open full";
     if (open) return verify_rate > 0 ? fmt::format(" x2 open v={:g}", verify_rate) : std::string(" x2 open");
     return "";
   }
@@ -141,6 +144,7 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     std::vector<std::string> head_args = {"run", "-m", args.model, "--no-worker", "--port", "0", "--p2p-port", "0", "-t", "1"};
     for (const std::string& a : trust(mode)) head_args.push_back(a);
     if (mode.open) head_args.insert(head_args.end(), {"--verify-rate", fmt::format("{}", mode.verify_rate)});
+    if (mode.verify_full) head_args.insert(head_args.end(), {"--verify", "full"});
     StartedNode head = start_node(head_args);
     const std::string p2p = head.p2p, api = head.api;
     // The same threads in total by default; with --all-threads-per-stage every stage gets them
@@ -169,14 +173,20 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
   std::vector<std::pair<int, double>> tls_hop_us;
   // Verification's cost: an open swarm of two replicas per stage with and without it (a replay
   // needs a second route), one stream and `concurrency` streams.
-  std::vector<std::tuple<int, double, double>> verify_cost;
+  std::vector<std::tuple<int, double, double>> verify_cost, full_cost;
   for (int s : args.stages) {
     const Measurement plain = measure_swarm(s, {});
     if (args.tls) tls_hop_us.push_back({s, (measure_swarm(s, {.tls = true}).tpot_s - plain.tpot_s) / (s + 1) * 1e6});
-    if (args.verify_rate > 0) {
+    if (args.verify_rate > 0 || args.verify_full) {
       const Measurement open = measure_swarm(s, {.open = true, .replicas = 2});
-      const Measurement verified = measure_swarm(s, {.open = true, .verify_rate = args.verify_rate, .replicas = 2});
-      verify_cost.emplace_back(s, verified.decode_tps / open.decode_tps, verified.aggregate_tps / open.aggregate_tps);
+      if (args.verify_rate > 0) {
+        const Measurement verified = measure_swarm(s, {.open = true, .verify_rate = args.verify_rate, .replicas = 2});
+        verify_cost.emplace_back(s, verified.decode_tps / open.decode_tps, verified.aggregate_tps / open.aggregate_tps);
+      }
+      if (args.verify_full) {
+        const Measurement full = measure_swarm(s, {.open = true, .verify_full = true, .replicas = 2});
+        full_cost.emplace_back(s, full.decode_tps / open.decode_tps, full.aggregate_tps / open.aggregate_tps);
+      }
     }
   }
   if (!credentials_dir.empty()) std::filesystem::remove_all(credentials_dir);
@@ -204,11 +214,14 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     for (const auto& [stages, us] : tls_hop_us) tls[std::to_string(stages)] = us;
     nlohmann::json verified = nlohmann::json::object();
     for (const auto& [stages, one, many] : verify_cost) verified[std::to_string(stages)] = {{"one_stream", one}, {"streams", many}};
+    nlohmann::json full = nlohmann::json::object();
+    for (const auto& [stages, one, many] : full_cost) full[std::to_string(stages)] = {{"one_stream", one}, {"streams", many}};
     fmt::print("{}\n", nlohmann::json{{"results", out},
                                       {"hop_overhead_us", hop_us},
                                       {"tls_cost_per_hop_us_by_stages", tls},
                                       {"verify_rate", args.verify_rate},
                                       {"verified_vs_unverified_by_stages", verified},
+                                      {"verify_full_vs_unverified_by_stages", full},
                                       {"two_stages_vs_half_threads_node", two_stage_bound},
                                       {"concurrency", args.concurrency}}
                            .dump(1));
@@ -231,6 +244,11 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     fmt::print("--verify-rate {:g} with {} stage(s) x 2 replicas: {:.2f}x one stream, {:.2f}x {} streams (vs the same open "
                "swarm unverified)\n",
                args.verify_rate, stages, one, many, args.concurrency);
+  }
+  for (const auto& [stages, one, many] : full_cost) {
+    fmt::print("--verify full with {} stage(s) x 2 replicas: {:.2f}x one stream, {:.2f}x {} streams (vs the same open "
+               "swarm unverified)\n",
+               stages, one, many, args.concurrency);
   }
   if (two_stage_bound > 0) {
     fmt::print("2 stages vs a single node with {} thread(s), their bound for one stream: {:.2f}x\n", args.threads / 2,
@@ -258,6 +276,9 @@ void register_bench_swarm(CLI::App& app) {
   cmd->add_option("--verify-rate", args->verify_rate,
                   "Also run every pipeline as an open swarm of two replicas per stage, unverified and with this "
                   "--verify-rate, and report the cost");
+  cmd->add_flag("--verify-full", args->verify_full,
+                "Also run every pipeline as an open swarm of two replicas per stage with --verify full, and report "
+                "the cost");
   cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->callback([args] { run_bench_swarm(*args); });
 }

@@ -53,6 +53,11 @@ void print_status(const std::string& json_text, bool raw) {
     fmt::print("verification at rate {}: {} of {} requests replayed, {} passed, {} disputes ({} cleared), {} bans\n",
                v->value("rate", 0.0), v->value("replayed", 0), v->value("completed", 0), v->value("passed", 0),
                v->value("disputes", 0), v->value("cleared", 0), v->value("bans", nlohmann::json::array()).size());
+    if (v->value("mode", "") == "full") {
+      fmt::print("verification full: every request on two disjoint pipelines; {} token disputes decided by this head "
+                 "({} honest differences)\n",
+                 v->value("token_disputes", 0), v->value("honest_differences", 0));
+    }
   }
   // The last few routes this node's requests took (on a head).
   std::map<std::string, std::string> ranges;

@@ -97,6 +97,11 @@ void add_verify_options(CLI::App* cmd, VerifyArgs& a) {
   cmd->add_option("--verify-rate", a.verify_rate,
                   "Share of this head's requests replayed through another route to check every stage's "
                   "commitments (0..1; default 0.05 with --open, else 0)");
+  cmd->add_option("--verify", a.verify,
+                  "Heads of open swarms: sample (replay a share of finished requests, --verify-rate) or full "
+                  "(every request on two pipelines with no node in common; a token passes only when both agree)")
+      ->check(CLI::IsMember({"sample", "full"}))
+      ->capture_default_str();
   cmd->add_option("--fault", a.fault,
                   "TEST AID: play a dishonest worker: corrupt (noise on its output), skip-layer, wrong-model "
                   "(computes with --fault-model), no-commit (sends no commitments)");
@@ -161,6 +166,9 @@ void run_swarm_node(const SwarmArgs& args) {
   config.verify_rate = args.verify.verify_rate >= 0 ? args.verify.verify_rate : (args.open ? 0.05 : 0.0);
   if (!(config.verify_rate >= 0 && config.verify_rate <= 1))
     fail("--verify-rate {} must lie in [0, 1]", args.verify.verify_rate);
+  config.verify_full = args.verify.verify == "full";
+  if (config.verify_full && !args.open)
+    fail("--verify full is for open swarms (--open): in a private swarm the stages send no commitments to check");
   apply_fault(args.verify, config);
 
   // The API listens first (503 "loading" until the node is up), so the node can announce it.

@@ -12,6 +12,7 @@ namespace px::cli {
 // Verification of results in open swarms, and the test aid that plays a dishonest worker.
 struct VerifyArgs {
   double verify_rate = -1;         // heads: share of requests replayed; < 0: 0.05 in open swarms, else 0
+  std::string verify = "sample";   // heads: sample (replay a share) | full (two routes per request)
   std::string fault;               // test aid: corrupt | skip-layer | wrong-model
   double fault_scale = 0.01;
   int fault_layer = -1;

@@ -43,6 +43,25 @@ std::vector<float> replay_stage(std::shared_ptr<const ModelShard> shard, std::sp
   return out;
 }
 
+std::vector<float> replay_logits(std::shared_ptr<const ModelShard> shard, std::span<const int32_t> tokens,
+                                 std::span<const float> input, ThreadPool& pool) {
+  const int width = shard->config().n_embd;
+  const int n = int(tokens.size());
+  if (!shard->is_last()) fail("replay_logits: only the last stage returns logits");
+  if (n == 0) fail("replay_logits: no tokens");
+  if (!shard->is_first() && input.size() != size_t(n) * size_t(width))
+    fail("replay_logits: the input has {} values, expected {} positions x {}", input.size(), n, width);
+  KvCache cache(shard->config(), shard->range(), n + 16);
+  ForwardPass pass(shard, cache, pool);
+  ForwardBatch batch;
+  batch.add_tokens(0, tokens, 0);
+  if (!shard->is_first()) batch.hidden.assign(input.begin(), input.end());
+  ForwardResult result;
+  pass.run(batch, result);
+  if (!result.is_logits || result.rows != 1) fail("replay_logits: the forward pass returned no logits row");
+  return std::move(result.values);
+}
+
 std::vector<int> prompt_then_decode(int prompt, int n) {
   std::vector<int> chunks{prompt};
   for (int i = prompt; i < n; ++i) chunks.push_back(1);

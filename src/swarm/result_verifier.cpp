@@ -16,18 +16,11 @@ namespace {
 
 constexpr size_t kMaxStagesPerRequest = 64;
 
+}  // namespace
+
 // A stage's commitments put together in row order: the longest contiguous run, ending where the
 // stage's last chunk ended. A preempted request sends rows from 0 again; later chunks win.
-struct Assembled {
-  StateCommitment commitment;
-  int first_row = 0;
-  int end_row = 0;
-  std::string error;  // a commitment that does not parse, or does not match its chunk
-};
-
-// `chunks`: first row -> {rows, bytes}, as a stage reported them.
-template <typename Chunks>
-Assembled assemble(const Chunks& chunks) {
+ResultVerifier::Assembled ResultVerifier::assemble(const std::map<int32_t, Chunk>& chunks) {
   Assembled out;
   bool started = false;
   for (const auto& [begin, chunk] : chunks) {
@@ -54,8 +47,6 @@ Assembled assemble(const Chunks& chunks) {
   }
   return out;
 }
-
-}  // namespace
 
 ResultVerifier::ResultVerifier(ClusterView& view, MessageSender& sender, VerifierConfig config,
                                std::function<void(const std::string&)> on_ban)
@@ -174,8 +165,28 @@ void ResultVerifier::loop() {
       due.push_back(std::move(jobs_.front()));
       jobs_.pop_front();
     }
-    if (done.empty() && due.empty()) continue;
+    std::vector<PendingDispute> disputes;
+    for (auto it = disputes_.begin(); it != disputes_.end();) {
+      if (now < it->due && !commitments_in(it->dispute)) {
+        ++it;
+        continue;
+      }
+      disputes.push_back(std::move(*it));
+      it = disputes_.erase(it);
+    }
+    if (done.empty() && due.empty() && disputes.empty()) continue;
     lock.unlock();
+    // Disputes first: a request waits on each.
+    for (PendingDispute& d : disputes) {
+      TokenVerdict verdict;
+      try {
+        verdict = decide(d.dispute);
+      } catch (const std::exception& e) {
+        verdict.error = fmt::format("the head could not compute the token itself: {}", e.what());
+        spdlog::warn("request {}: {}", d.dispute.request, verdict.error);
+      }
+      d.done(std::move(verdict));
+    }
     for (Replay& r : done) {
       sender_.send(r.hops.front().address, ReleaseMessage{r.id});
       if (r.all_rows_in() && !r.failed) {
@@ -357,10 +368,14 @@ std::vector<float> ResultVerifier::recompute(const Replay& replay, size_t bounda
     for (float v : input) rounded.push_back(input_dtype == WireDType::F16 ? fp16_to_f32(f32_to_fp16(v)) : bf16_to_f32(f32_to_bf16(v)));
     input = rounded;
   }
-  if (!shard_ || shard_->range().begin != range.begin || shard_->range().end != range.end) {
-    shard_ = ModelShard::load(config_.model_path, range);
-  }
-  return replay_stage(shard_, replay.tokens, input, {int(replay.tokens.size())}, *pool_);
+  return replay_stage(shard_for(range.begin, range.end), replay.tokens, input, {int(replay.tokens.size())}, *pool_);
+}
+
+std::shared_ptr<const ModelShard> ResultVerifier::shard_for(int begin, int end) {
+  auto it = shards_.find({begin, end});
+  if (it != shards_.end()) return it->second;
+  if (shards_.size() >= 4) shards_.clear();  // a few ranges at a time: memory, not speed, bounds this
+  return shards_[{begin, end}] = ModelShard::load(config_.model_path, LayerRange{begin, end});
 }
 
 void ResultVerifier::ban(const RouteHop& hop, const std::string& reason) {
@@ -395,6 +410,7 @@ nlohmann::json ResultVerifier::to_json() const {
                     {"at_unix", std::chrono::duration_cast<std::chrono::seconds>(b.at.time_since_epoch()).count()}});
   }
   return {{"rate", config_.rate},
+          {"mode", config_.full ? "full" : "sample"},
           {"completed", counts_.completed},
           {"sampled", counts_.sampled},
           {"replayed", counts_.replayed},
@@ -405,6 +421,8 @@ nlohmann::json ResultVerifier::to_json() const {
           {"unsettled", counts_.unsettled},
           {"abandoned", counts_.abandoned},
           {"missing_commitments", counts_.missing_commitments},
+          {"token_disputes", counts_.token_disputes},
+          {"honest_differences", counts_.honest_differences},
           {"skipped", {{"no_second_route", counts_.skipped_no_route},
                        {"several_routes", counts_.skipped_multi_route},
                        {"too_long", counts_.skipped_too_long},

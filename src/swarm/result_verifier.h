@@ -10,7 +10,15 @@
 // and its in-flight requests move elsewhere. A stage that sends no commitments for requests it
 // served is banned after `missing_strikes` sampled requests. See docs/VERIFICATION.md.
 //
-// What it does not cover: the last stage (it sends tokens, not hidden states; a replay checks
+// With --verify full the head runs every request on two routes with no node in common and
+// passes a token on only when both sampled it (swarm/swarm_entry.h); when they differ it asks
+// arbitrate(): the head computes the token itself from its whole model and releases its own,
+// and for each route that sampled another token it follows that route's stages one by one from
+// the head's own rows — each stage's commitment must match what its layers give from its input
+// as any honest link could have carried it (f32, f16, bf16) — and bans the first stage that
+// does not (the last stage: the token is not what its layers give).
+//
+// What sampling does not cover: the last stage (it sends tokens, not hidden states; a replay checks
 // none of its positions), requests that took more than one route (retried after a failure), and
 // boundaries no second replica shares. Stages can tell a replay from a request (report_hidden):
 // that lets a cheater behave on replays, but what it committed to on the original is fixed.
@@ -29,9 +37,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/stage_messages.h"
 #include "runtime/state_commitment.h"
 #include "swarm/cluster_view.h"
 #include "swarm/message_sender.h"
+#include "swarm/token_dispute.h"
 
 namespace px {
 class ModelShard;
@@ -42,6 +52,7 @@ namespace px::swarm {
 
 struct VerifierConfig {
   double rate = 0.05;                          // share of completed requests replayed
+  bool full = false;                           // --verify full (for reports: the entry pairs routes)
   uint64_t seed = 0;                           // which ones (a hash of it and the request id)
   std::string model_path;                      // the head's own copy: it settles disputes
   int n_embd = 0;                              // the model's: the width of every committed row
@@ -72,6 +83,10 @@ class ResultVerifier {
   void completed(RequestId request, const std::vector<RouteHop>& hops, const std::vector<int32_t>& tokens);
   // A token (or a failure) for one of this verifier's replays: taken, true. Any other: false.
   bool on_token(const SampledToken& token);
+
+  // Decides a dispute on the verifier's thread (after up to `grace` for the routes' last
+  // commitments) and calls `done` there with the verdict; bans whoever it shows wrong.
+  void arbitrate(TokenDispute dispute, std::function<void(TokenVerdict)> done);
 
   // {"rate", counts of what was checked and found, "bans": [...]}.
   nlohmann::json to_json() const;
@@ -117,7 +132,28 @@ class ResultVerifier {
     }
   };
 
+  struct Assembled {
+    StateCommitment commitment;
+    int first_row = 0;
+    int end_row = 0;
+    std::string error;  // a commitment that does not parse, or does not match its chunk
+  };
+  static Assembled assemble(const std::map<int32_t, Chunk>& chunks);
+  struct PendingDispute {
+    TokenDispute dispute;
+    std::function<void(TokenVerdict)> done;
+    std::chrono::steady_clock::time_point due;
+  };
+
   void loop();
+  // Whether every committing stage of the dispute's routes has reported rows [0, position).
+  bool commitments_in(const TokenDispute& dispute) const;
+  // result_arbiter.cpp: the verdict, and bans.
+  TokenVerdict decide(const TokenDispute& dispute);
+  // Follows one route that sampled `claim.token` where the head samples another: bans the
+  // first stage whose output its input does not explain.
+  void judge(const TokenDispute& dispute, const TokenDispute::Claim& claim, int32_t head_token);
+  std::shared_ptr<const ModelShard> shard_for(int begin, int end);
   // Takes a due job's commitments and starts its replay (or records why it cannot).
   void start(Job job);
   // Checks a replay whose rows are all in; bans whoever a settled dispute shows wrong.
@@ -135,7 +171,8 @@ class ResultVerifier {
   const VerifierConfig config_;
   std::function<void(const std::string&)> on_ban_;
   std::unique_ptr<ThreadPool> pool_;             // the verifier thread's own
-  std::shared_ptr<const ModelShard> shard_;      // the last range recomputed (verifier thread)
+  // Ranges recently computed on the verifier thread (a few: a dispute walks a route's stages).
+  std::map<std::pair<int, int>, std::shared_ptr<const ModelShard>> shards_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
@@ -144,6 +181,7 @@ class ResultVerifier {
   std::deque<RequestId> tracked_order_;          // oldest first, for eviction
   std::deque<Job> jobs_;
   std::map<RequestId, Replay> replays_;
+  std::deque<PendingDispute> disputes_;
   RequestId next_id_;
   std::map<std::string, int> strikes_;           // node id -> sampled requests without commitments
   struct BanRecord {
@@ -156,6 +194,7 @@ class ResultVerifier {
     int64_t skipped_no_route = 0, skipped_multi_route = 0, skipped_too_long = 0, skipped_busy = 0;
     int64_t missing_commitments = 0, abandoned = 0;
     int64_t replayed_rows = 0;
+    int64_t token_disputes = 0, honest_differences = 0;
   } counts_;
   std::thread thread_;
 };

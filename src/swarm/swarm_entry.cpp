@@ -7,7 +7,7 @@
 namespace px::swarm {
 
 SwarmEntry::SwarmEntry(ClusterView& view, MessageSender& sender, RequestHead& head, SwarmEntryConfig config)
-    : view_(view), sender_(sender), head_(head), config_(std::move(config)) {
+    : view_(view), sender_(sender), head_(head), config_(std::move(config)), next_twin_(config_.first_twin_id) {
   retry_thread_ = std::thread([this] { retry_waiting(); });
 }
 
@@ -20,27 +20,59 @@ SwarmEntry::~SwarmEntry() {
   retry_thread_.join();
 }
 
+std::vector<ChosenRoute> SwarmEntry::choose_routes() const {
+  std::vector<ChosenRoute> routes;
+  std::optional<ChosenRoute> first = view_.choose_route();
+  if (!first) return routes;
+  routes.push_back(std::move(*first));
+  if (!config_.paired) return routes;
+  std::vector<std::string> avoid;
+  for (const NodeAnnouncement& stage : routes.front().stages) avoid.push_back(stage.node_id);
+  std::optional<ChosenRoute> second = view_.choose_route(avoid);
+  if (!second) return {};
+  routes.push_back(std::move(*second));
+  return routes;
+}
+
 bool SwarmEntry::try_start(StageRequestSetup& setup, std::vector<int32_t>& tokens) {
-  const std::optional<ChosenRoute> route = view_.choose_route();
-  if (!route) return false;
-  InFlight f;
-  f.cost_seconds = route->cost_seconds;
-  setup.head = config_.self_address;
-  setup.hops.clear();
-  for (const NodeAnnouncement& stage : route->stages) {
-    setup.hops.push_back({stage.address, stage.node_id, stage.layer_begin, stage.layer_end});
-    f.node_ids.push_back(stage.node_id);
-  }
-  f.first_hop = setup.hops.front().address;
-  f.hops = setup.hops;
+  const std::vector<ChosenRoute> chosen = choose_routes();
+  if (chosen.empty()) return false;
   const RequestId id = setup.id;
-  view_.route_started(f.node_ids, id);
+  setup.head = config_.self_address;
+  InFlight f;
+  std::vector<StageRequestSetup> setups;
+  for (const ChosenRoute& route : chosen) {
+    Route r;
+    r.cost_seconds = route.cost_seconds;
+    for (const NodeAnnouncement& stage : route.stages) {
+      r.hops.push_back({stage.address, stage.node_id, stage.layer_begin, stage.layer_end});
+      r.node_ids.push_back(stage.node_id);
+    }
+    r.first_hop = r.hops.front().address;
+    setups.push_back(setup);
+    setups.back().hops = r.hops;
+    f.routes.push_back(std::move(r));
+  }
+  if (config_.paired) {
+    f.setup = setup;
+    f.history = tokens;
+  }
   {
     std::lock_guard lock(mutex_);
+    for (size_t i = 0; i < f.routes.size(); ++i) {
+      // The twin samples with the same seed and stream: an honest pair draws the same tokens.
+      f.routes[i].wire = setups[i].id = i == 0 ? id : next_twin_++;
+      if (i > 0) twins_[f.routes[i].wire] = id;
+    }
     in_flight_[id] = f;
   }
-  if (!sender_.send(f.first_hop, OpenMessage{std::move(setup), std::move(tokens)})) {
-    fail(id, "the first stage " + f.first_hop + " cannot be reached");
+  for (size_t i = 0; i < f.routes.size(); ++i) {
+    const Route& r = f.routes[i];
+    view_.route_started(r.node_ids, r.wire);
+    std::vector<int32_t> history = i + 1 == f.routes.size() ? std::move(tokens) : tokens;
+    if (!sender_.send(r.first_hop, OpenMessage{std::move(setups[i]), std::move(history)})) {
+      fail(id, "the first stage " + r.first_hop + " cannot be reached");
+    }
   }
   return true;
 }
@@ -76,15 +108,19 @@ void SwarmEntry::retry_waiting() {
 }
 
 void SwarmEntry::append(RequestId request, int32_t position, int32_t token) {
-  std::string first;
+  std::vector<std::pair<std::string, RequestId>> targets;
   {
     std::lock_guard lock(mutex_);
     auto it = in_flight_.find(request);
     if (it == in_flight_.end()) return;
-    first = it->second.first_hop;
+    InFlight& f = it->second;
+    if (config_.paired && position == int32_t(f.history.size())) f.history.push_back(token);
+    for (const Route& r : f.routes) targets.emplace_back(r.first_hop, r.wire);
   }
-  if (!sender_.send(first, AppendMessage{request, position, token})) {
-    fail(request, "the first stage " + first + " cannot be reached");
+  for (const auto& [first, wire] : targets) {
+    if (!sender_.send(first, AppendMessage{wire, position, token})) {
+      fail(request, "the first stage " + first + " cannot be reached");
+    }
   }
 }
 
@@ -97,21 +133,24 @@ void SwarmEntry::release(RequestId request) {
     if (it == in_flight_.end()) return;
     f = std::move(it->second);
     in_flight_.erase(it);
+    for (size_t i = 1; i < f.routes.size(); ++i) twins_.erase(f.routes[i].wire);
   }
-  view_.route_ended(f.node_ids);
-  sender_.send(f.first_hop, ReleaseMessage{request});  // a dead first stage frees nothing anyway
+  for (const Route& r : f.routes) {
+    view_.route_ended(r.node_ids);
+    sender_.send(r.first_hop, ReleaseMessage{r.wire});  // a dead first stage frees nothing anyway
+  }
 }
 
 void SwarmEntry::completed(RequestId request, const std::vector<int32_t>& tokens) {
   if (!config_.on_completed) return;
-  std::vector<RouteHop> hops;
+  std::vector<Route> routes;
   {
     std::lock_guard lock(mutex_);
     auto it = in_flight_.find(request);
     if (it == in_flight_.end()) return;
-    hops = it->second.hops;
+    routes = it->second.routes;
   }
-  config_.on_completed(request, hops, tokens);
+  for (const Route& r : routes) config_.on_completed(r.wire, r.hops, tokens);
 }
 
 void SwarmEntry::fail(RequestId request, const std::string& error) {
@@ -127,16 +166,89 @@ void SwarmEntry::on_tokens(std::vector<SampledToken> tokens) {
     stale = true;
   }
   if (stale && config_.on_stale_route) config_.on_stale_route();
-  head_.on_tokens(std::move(tokens));
+  if (!config_.paired) return head_.on_tokens(std::move(tokens));
+  std::vector<SampledToken> deliver;
+  std::vector<TokenDispute> disputes;
+  {
+    std::lock_guard lock(mutex_);
+    for (SampledToken& t : tokens) {
+      int side = 0;
+      if (auto twin = twins_.find(t.request); twin != twins_.end()) {
+        t.request = twin->second;
+        side = 1;
+      }
+      std::optional<TokenDispute> dispute;
+      pair_token(t.request, side, std::move(t), deliver, dispute);
+      if (dispute) disputes.push_back(std::move(*dispute));
+    }
+  }
+  if (!deliver.empty()) head_.on_tokens(std::move(deliver));
+  for (TokenDispute& d : disputes) {
+    const RequestId head_id = d.request, twin = d.claims.back().wire;
+    if (!config_.arbitrate) {
+      settle(head_id, twin, TokenVerdict{false, -1, {}, "no arbiter"});
+      continue;
+    }
+    config_.arbitrate(std::move(d), [this, head_id, twin](TokenVerdict v) { settle(head_id, twin, std::move(v)); });
+  }
+}
+
+void SwarmEntry::pair_token(RequestId head_id, int side, SampledToken t, std::vector<SampledToken>& deliver,
+                            std::optional<TokenDispute>& dispute) {
+  auto it = in_flight_.find(head_id);
+  // An error fails the pair (the head reopens both routes); anything for a request not paired
+  // (or over) goes to the head, which knows what to ignore.
+  if (it == in_flight_.end() || it->second.routes.size() < 2 || !t.error.empty()) return deliver.push_back(std::move(t));
+  InFlight& f = it->second;
+  if (f.disputed || t.position != int32_t(f.history.size())) return;  // being decided, or a duplicate
+  f.next[side] = std::move(t);
+  if (!f.next[0] || !f.next[1]) return;
+  if (f.next[0]->token == f.next[1]->token) {
+    deliver.push_back(std::move(*f.next[0]));
+  } else {
+    f.disputed = true;
+    TokenDispute d;
+    d.request = head_id;
+    d.setup = f.setup;
+    d.history = f.history;
+    for (int i = 0; i < 2; ++i) d.claims.push_back({f.routes[i].wire, f.routes[i].hops, f.next[i]->token});
+    dispute = std::move(d);
+  }
+  f.next[0].reset();
+  f.next[1].reset();
+}
+
+void SwarmEntry::settle(RequestId head_id, RequestId twin, TokenVerdict verdict) {
+  int32_t position = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = in_flight_.find(head_id);
+    // Moved meanwhile (a ban of one of its stages, a failure): the new routes compute it again.
+    if (it == in_flight_.end() || !it->second.disputed || it->second.routes.back().wire != twin) return;
+    position = int32_t(it->second.history.size());
+  }
+  std::vector<SampledToken> out;
+  std::string error = verdict.error;
+  if (verdict.decided) {
+    out.push_back(SampledToken{head_id, position, verdict.token, std::move(verdict.info), {}, {}});
+    // Counted as no attempt (the request made progress): one route holds another token.
+    error = fmt::format("its two routes sampled different tokens at position {}; the head computed it and the request "
+                        "continues on new routes",
+                        position);
+  }
+  out.push_back(SampledToken{head_id, position + 1, -1, {}, error, {}});
+  head_.on_tokens(std::move(out));
 }
 
 double SwarmEntry::expected_seconds(RequestId request, int tokens) const {
   std::lock_guard lock(mutex_);
   auto it = in_flight_.find(request);
   if (it == in_flight_.end()) return 0;
+  double cost = 0;
+  for (const Route& r : it->second.routes) cost = std::max(cost, r.cost_seconds);
   // Prefill runs many positions per pass (about 8 times a decoded token's rate on a CPU, less
   // counted here); then the margin of 4 covers batching with other requests and noise.
-  return 4 * it->second.cost_seconds * (1 + tokens / 8.0);
+  return 4 * cost * (1 + tokens / 8.0);
 }
 
 void SwarmEntry::stalled(RequestId request) {
@@ -145,7 +257,7 @@ void SwarmEntry::stalled(RequestId request) {
     std::lock_guard lock(mutex_);
     auto it = in_flight_.find(request);
     if (it == in_flight_.end()) return;
-    nodes = it->second.node_ids;
+    for (const Route& r : it->second.routes) nodes.insert(nodes.end(), r.node_ids.begin(), r.node_ids.end());
   }
   spdlog::warn("request {} made no progress on its route; routing around its {} stages until they answer", request,
                nodes.size());
@@ -158,7 +270,11 @@ void SwarmEntry::peer_failed(const std::string& node_id) {
   {
     std::lock_guard lock(mutex_);
     for (const auto& [id, f] : in_flight_) {
-      if (std::find(f.node_ids.begin(), f.node_ids.end(), node_id) != f.node_ids.end()) lost.push_back(id);
+      for (const Route& r : f.routes) {
+        if (std::find(r.node_ids.begin(), r.node_ids.end(), node_id) == r.node_ids.end()) continue;
+        lost.push_back(id);
+        break;
+      }
     }
   }
   if (!lost.empty()) spdlog::warn("peer {} failed: {} requests move to another pipeline", node_id, lost.size());
@@ -167,7 +283,7 @@ void SwarmEntry::peer_failed(const std::string& node_id) {
 
 bool SwarmEntry::wait_until_available(std::string& why) {
   const auto deadline = std::chrono::steady_clock::now() + config_.route_wait;
-  while (!view_.choose_route()) {
+  while (choose_routes().empty()) {
     if (std::chrono::steady_clock::now() >= deadline) {
       why = no_cover_message();
       return false;
@@ -178,6 +294,11 @@ bool SwarmEntry::wait_until_available(std::string& why) {
 }
 
 std::string SwarmEntry::no_cover_message() const {
+  if (config_.paired && view_.choose_route()) {
+    return fmt::format("--verify full runs every request on two pipelines with no node in common, and the swarm has "
+                       "one (waited {} s for a second)",
+                       config_.route_wait.count() / 1000.0);
+  }
   return fmt::format("no pipeline of the swarm covers all {} layers of the model (waited {} s for one)",
                      view_.config().n_layers, config_.route_wait.count() / 1000.0);
 }

@@ -5,10 +5,17 @@
 // pipeline covers the model the request waits (up to route_wait) for one to appear — nodes
 // joining, layers being reassigned — and then fails with a clear error. When a peer on a route
 // fails, the requests on it fail back to the head, which opens them again elsewhere.
+//
+// Paired (--verify full): every request runs on two routes with no node in common, under two
+// ids, and a token reaches the head only when both routes sampled it. When they differ, the
+// arbiter (the head's ResultVerifier) decides; the head gets the decided token and then a
+// failure that reopens the request on fresh routes (the losing route's caches hold the other
+// token). Either route failing fails the pair: the head reopens both.
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -17,6 +24,7 @@
 #include "runtime/request_head.h"
 #include "swarm/cluster_view.h"
 #include "swarm/message_sender.h"
+#include "swarm/token_dispute.h"
 
 namespace px::swarm {
 
@@ -27,6 +35,10 @@ struct SwarmEntryConfig {
   std::function<void()> on_stale_route;
   // A request is over: its route and whole token history (the result verifier samples these).
   std::function<void(RequestId, const std::vector<RouteHop>&, const std::vector<int32_t>&)> on_completed;
+  // Paired mode: the second routes' ids are first_twin_id, first_twin_id + 1, ...
+  bool paired = false;
+  RequestId first_twin_id = 0;
+  std::function<void(TokenDispute, std::function<void(TokenVerdict)>)> arbitrate;
 };
 
 class SwarmEntry : public PipelineEntry {
@@ -54,11 +66,20 @@ class SwarmEntry : public PipelineEntry {
   void peer_failed(const std::string& node_id);
 
  private:
-  struct InFlight {
+  struct Route {
+    RequestId wire = 0;           // the id its stages know the request by
     std::string first_hop;
     std::vector<std::string> node_ids;
     std::vector<RouteHop> hops;
     double cost_seconds = 0;      // the router's estimate of one token through the route
+  };
+  struct InFlight {
+    std::vector<Route> routes;    // one; paired: two, the twin second
+    // Paired only: what the arbiter needs, and each route's token for the next position.
+    StageRequestSetup setup;
+    std::vector<int32_t> history;
+    std::optional<SampledToken> next[2];
+    bool disputed = false;
   };
   struct Waiting {
     StageRequestSetup setup;
@@ -67,6 +88,12 @@ class SwarmEntry : public PipelineEntry {
   };
   // Sends the request on a route; false when no pipeline covers the model right now.
   bool try_start(StageRequestSetup& setup, std::vector<int32_t>& tokens);
+  // The route(s) a request would take now: one, or two disjoint when paired; empty when none.
+  std::vector<ChosenRoute> choose_routes() const;
+  // Paired: a route's token; fills `deliver` or `dispute`. Called with the lock held.
+  void pair_token(RequestId head_id, int side, SampledToken token, std::vector<SampledToken>& deliver,
+                  std::optional<TokenDispute>& dispute);
+  void settle(RequestId head_id, RequestId twin, TokenVerdict verdict);
   void fail(RequestId request, const std::string& error);
   std::string no_cover_message() const;
   void retry_waiting();
@@ -77,7 +104,9 @@ class SwarmEntry : public PipelineEntry {
   const SwarmEntryConfig config_;
 
   mutable std::mutex mutex_;
-  std::map<RequestId, InFlight> in_flight_;
+  std::map<RequestId, InFlight> in_flight_;     // by the head's id
+  std::map<RequestId, RequestId> twins_;        // paired: the second route's id -> the head's
+  RequestId next_twin_;
   std::vector<Waiting> waiting_;
   std::condition_variable wake_;
   bool stopping_ = false;

@@ -121,6 +121,10 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
 
   // In an open swarm every stage commits to what it sends on, for the heads' verifiers.
   if (config_.open_swarm && config_.stage.commit_top_k == 0) config_.stage.commit_top_k = kDefaultCommitTopK;
+  // Nor does any stage of an open swarm keep a prefix cache: a cached block downstream of a
+  // dishonest stage holds KV computed from its output, and reusing it (or deduplicating fresh
+  // blocks into it) would spread the damage past the attacker's ban and get honest stages blamed.
+  if (config_.open_swarm) config_.stage.prefix_caching = false;
   if (config_.worker) {
     // A wrong-model fault computes with another file while it announces the swarm's model.
     const std::string& weights = config_.fault_model_path.empty() ? config_.model_path : config_.fault_model_path;
@@ -150,9 +154,10 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
       heartbeat_now_ = true;  // learn where the peers stand now
       loop_wake_.notify_all();
     };
-    if (config_.verify_rate > 0) {
+    if (config_.verify_rate > 0 || config_.verify_full) {
       VerifierConfig verify;
       verify.rate = config_.verify_rate;
+      verify.full = config_.verify_full;
       verify.seed = std::stoull(id_, nullptr, 16);
       verify.model_path = config_.model_path;
       verify.n_embd = mc.n_embd;
@@ -164,6 +169,11 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
                                                    });
       entry.on_completed = [this](RequestId id, const std::vector<RouteHop>& hops, const std::vector<int32_t>& tokens) {
         verifier_->completed(id, hops, tokens);
+      };
+      entry.paired = config_.verify_full;
+      entry.first_twin_id = head.first_id + (RequestId(1) << 38);  // apart from the head's and the replays' ids
+      entry.arbitrate = [this](TokenDispute dispute, std::function<void(TokenVerdict)> done) {
+        verifier_->arbitrate(std::move(dispute), std::move(done));
       };
     }
     entry_ = std::make_unique<SwarmEntry>(*view_, static_cast<MessageSender&>(*this), *head_, entry);

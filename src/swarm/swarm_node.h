@@ -74,6 +74,9 @@ struct SwarmNodeConfig {
   // A head's verification of results (swarm/result_verifier.h): the share of its completed
   // requests it replays through another route. 0: none.
   double verify_rate = 0;
+  // --verify full: every request runs on two disjoint routes; a token passes only when both
+  // sampled it, and the head decides when they differ (swarm/swarm_entry.h).
+  bool verify_full = false;
   // A test aid (runtime/stage_fault.h): the worker computes with this file instead of the model.
   std::string fault_model_path;
 };

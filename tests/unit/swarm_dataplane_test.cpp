@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "unit/fake_network.h"
 #include "unit/test_temp_dir.h"
 
 #include "core/thread_pool.h"
@@ -22,89 +23,6 @@ namespace px::swarm {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Delivers messages in send order on one thread, to stage hosts by address or to the head.
-class FakeNetwork : public MessageSender {
- public:
-  FakeNetwork() : thread_([this] { deliver(); }) {}
-  ~FakeNetwork() override { stop(); }
-  // No delivery after this returns (call it before the hosts and the head go away).
-  void stop() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-  void add_stage(const std::string& address, StageHost* host) {
-    std::lock_guard lock(mutex_);
-    stages_[address] = host;
-  }
-  void set_head(const std::string& address, SwarmEntry* head) {
-    std::lock_guard lock(mutex_);
-    head_address_ = address;
-    head_ = head;
-  }
-  // Another stage host takes the address (a process restarted on a dead one's port).
-  void replace_stage(const std::string& address, StageHost* host) { add_stage(address, host); }
-  // The peer vanishes: what is sent to it is lost, what it sends goes nowhere.
-  void kill(const std::string& address) {
-    std::lock_guard lock(mutex_);
-    stages_.erase(address);
-  }
-  // The peer takes messages and never answers (a link that lost them, staying up).
-  void blackhole(const std::string& address) {
-    std::lock_guard lock(mutex_);
-    blackholes_.insert(address);
-  }
-  bool send(const std::string& address, PipelineMessage message) override {
-    std::lock_guard lock(mutex_);
-    if (blackholes_.count(address)) return true;
-    if (address != head_address_ && !stages_.count(address)) return false;
-    queue_.emplace_back(address, std::move(message));
-    wake_.notify_all();
-    return true;
-  }
-
- private:
-  void deliver() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      auto [address, message] = std::move(queue_.front());
-      queue_.pop_front();
-      StageHost* host = stages_.count(address) ? stages_[address] : nullptr;
-      SwarmEntry* head = address == head_address_ ? head_ : nullptr;
-      lock.unlock();
-      std::visit(
-          [&](auto&& m) {
-            using T = std::decay_t<decltype(m)>;
-            if constexpr (std::is_same_v<T, TokensMessage>) {
-              if (head) head->on_tokens(std::move(m.tokens));
-            } else if (host) {
-              if constexpr (std::is_same_v<T, OpenMessage>) host->on_open(std::move(m));
-              if constexpr (std::is_same_v<T, AppendMessage>) host->on_append(m);
-              if constexpr (std::is_same_v<T, ChunksMessage>) host->on_chunks(std::move(m));
-              if constexpr (std::is_same_v<T, ReleaseMessage>) host->on_release(m);
-            }
-          },
-          message);
-      lock.lock();
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::pair<std::string, PipelineMessage>> queue_;
-  std::map<std::string, StageHost*> stages_;
-  std::set<std::string> blackholes_;
-  std::string head_address_;
-  SwarmEntry* head_ = nullptr;
-  bool stopping_ = false;
-  std::thread thread_;
-};
 
 class SwarmDataPlane : public ::testing::Test {
  protected:
@@ -180,7 +98,7 @@ class SwarmDataPlane : public ::testing::Test {
   // routes (which cost no attempt) and the watchdog can move it.
   struct Head {
     Head(ClusterView& view, FakeNetwork& net, std::chrono::milliseconds progress_timeout = {})
-        : head(make(progress_timeout)), entry(view, net, head, {"head:1", 5s, {}, {}}) {
+        : head(make(progress_timeout)), entry(view, net, head, entry_config("head:1", 5s)) {
       head.connect(entry);
       net.set_head("head:1", &entry);
     }
@@ -260,7 +178,7 @@ TEST_F(SwarmDataPlane, RequestsSurviveAStageThatDiesMidStream) {
   hc.n_vocab = ModelShard::load(path_)->config().n_vocab;
   hc.max_attempts = 4;
   RequestHead head(Tokenizer::from_gguf(*file), hc, "m");
-  SwarmEntry entry(view, net, head, {"head:1", 5s, {}, {}});
+  SwarmEntry entry(view, net, head, entry_config("head:1", 5s));
   head.connect(entry);
   net.set_head("head:1", &entry);
 
@@ -297,7 +215,7 @@ TEST_F(SwarmDataPlane, WithoutAnyCoverSubmitWaitsThenFailsClearly) {
   HeadConfig hc;
   hc.n_vocab = ModelShard::load(path_)->config().n_vocab;
   RequestHead head(Tokenizer::from_gguf(*file), hc, "m");
-  SwarmEntry entry(view, net, head, {"head:1", 300ms, {}, {}});
+  SwarmEntry entry(view, net, head, entry_config("head:1", 300ms));
   head.connect(entry);
   RequestOptions o;
   o.max_tokens = 4;

@@ -1,0 +1,154 @@
+// ResultVerifier's arbitration of --verify full: two routes of a request sampled different
+// tokens. The head computes the token itself (its own copy of the whole model: the one party it
+// trusts) and releases that; then, for each route that sampled another token, it finds out why
+// by following the route stage by stage from the head's own rows. On one SIMD target an honest
+// stage's output is a bit-exact function of its input, and its input is the previous stage's
+// output as the link carried it (f32, f16 or bf16): so the first stage whose commitment no such
+// input explains is the culprit, and a last stage whose token none explains is one too. A route
+// every stage of which checks out is honest: its wire dtype moved a near-tie (counted, no ban).
+#include <spdlog/spdlog.h>
+
+#include "core/fp16.h"
+#include "core/thread_pool.h"
+#include "model/model_shard.h"
+#include "runtime/stage_replay.h"
+#include "sampling/sampler.h"
+#include "swarm/result_verifier.h"
+
+namespace px::swarm {
+namespace {
+
+// The ways an honest link may have carried `rows` to the next stage, the exact one first.
+std::vector<std::vector<float>> as_links_carry(const std::vector<float>& rows) {
+  std::vector<std::vector<float>> out(3);
+  out[0] = rows;
+  out[1].reserve(rows.size());
+  out[2].reserve(rows.size());
+  for (float v : rows) {
+    out[1].push_back(fp16_to_f32(f32_to_fp16(v)));
+    out[2].push_back(bf16_to_f32(f32_to_bf16(v)));
+  }
+  return out;
+}
+
+int32_t sample_at(const TokenDispute& d, std::span<const float> logits, SampleInfo* info) {
+  Sampler sampler(d.setup.sampling);
+  const int n_top = d.setup.logprobs ? d.setup.top_logprobs : 0;
+  return sampler.sample(logits, d.history, uint64_t(d.history.size()), d.setup.stream_id, info, n_top);
+}
+
+}  // namespace
+
+void ResultVerifier::arbitrate(TokenDispute dispute, std::function<void(TokenVerdict)> done) {
+  std::lock_guard lock(mutex_);
+  disputes_.push_back({std::move(dispute), std::move(done), std::chrono::steady_clock::now() + config_.grace});
+  wake_.notify_all();
+}
+
+bool ResultVerifier::commitments_in(const TokenDispute& dispute) const {
+  const int rows = int(dispute.history.size());
+  for (const TokenDispute::Claim& claim : dispute.claims) {
+    auto tracked = tracked_.find(claim.wire);
+    if (claim.hops.size() > 1 && tracked == tracked_.end()) return false;
+    for (size_t i = 0; i + 1 < claim.hops.size(); ++i) {
+      auto stage = tracked->second.stages.find({claim.hops[i].layer_end, claim.hops[i].node_id});
+      if (stage == tracked->second.stages.end() || assemble(stage->second).end_row < rows) return false;
+    }
+  }
+  return true;
+}
+
+TokenVerdict ResultVerifier::decide(const TokenDispute& dispute) {
+  const int rows = int(dispute.history.size());
+  if (rows == 0 || rows > config_.max_rows) {
+    return {false, -1, {}, fmt::format("a dispute over {} positions (at most {} are recomputed)", rows, config_.max_rows)};
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ++counts_.token_disputes;
+  }
+  TokenVerdict verdict;
+  const std::vector<float> logits =
+      replay_logits(shard_for(0, view_.config().n_layers), dispute.history, {}, *pool_);
+  verdict.token = sample_at(dispute, logits, dispute.setup.logprobs ? &verdict.info : nullptr);
+  verdict.decided = true;
+  std::string claims;
+  for (const TokenDispute::Claim& c : dispute.claims) claims += fmt::format(" {}", c.token);
+  spdlog::warn("request {}: its two routes sampled different tokens at position {} ({}); this head computes {}",
+               dispute.request, rows, claims.substr(1), verdict.token);
+  for (const TokenDispute::Claim& claim : dispute.claims) {
+    if (claim.token != verdict.token) judge(dispute, claim, verdict.token);
+  }
+  return verdict;
+}
+
+void ResultVerifier::judge(const TokenDispute& dispute, const TokenDispute::Claim& claim, int32_t head_token) {
+  const int rows = int(dispute.history.size());
+  Tracked tracked;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = tracked_.find(claim.wire); it != tracked_.end()) tracked = it->second;
+  }
+  std::vector<float> chain;   // the route's output at the boundary reached, as the head explains it
+  bool exact = true;          // every stage so far matched bit for bit (one SIMD target)
+  for (size_t i = 0; i < claim.hops.size(); ++i) {
+    const RouteHop& hop = claim.hops[i];
+    const auto shard = shard_for(hop.layer_begin, hop.layer_end);
+    const std::vector<std::vector<float>> inputs =
+        i == 0 ? std::vector<std::vector<float>>{{}} : as_links_carry(chain);
+    if (i + 1 == claim.hops.size()) {
+      for (const std::vector<float>& input : inputs) {
+        if (sample_at(dispute, replay_logits(shard, dispute.history, input, *pool_), nullptr) == claim.token) {
+          spdlog::info("request {}: the route through {} is honest (its link dtype moved a near-tie)", dispute.request,
+                       hop.node_id);
+          std::lock_guard lock(mutex_);
+          ++counts_.honest_differences;
+          return;
+        }
+      }
+      if (!exact) {
+        // Another SIMD target upstream: the head cannot rebuild the last stage's input exactly.
+        std::lock_guard lock(mutex_);
+        ++counts_.unsettled;
+        return;
+      }
+      return ban(hop, fmt::format("it sampled token {} at position {} of request {}, where its layers [{}, {}) give "
+                                  "{} from its input",
+                                  claim.token, rows, dispute.request, hop.layer_begin, hop.layer_end, head_token));
+    }
+    auto stage = tracked.stages.find({hop.layer_end, hop.node_id});
+    if (stage == tracked.stages.end()) return strike(hop, fmt::format("sent no commitments for request {}", claim.wire));
+    const Assembled a = assemble(stage->second);
+    if (!a.error.empty()) return ban(hop, a.error);
+    if (a.first_row != 0 || a.end_row < rows) {
+      return strike(hop, fmt::format("committed to rows [{}, {}) of the {} request {} computed", a.first_row, a.end_row,
+                                     rows, claim.wire));
+    }
+    const StateCommitment commitment = slice_commitment(a.commitment, 0, rows);
+    // The exact explanation first; then one within the tolerance of another SIMD target.
+    std::vector<std::vector<float>> outputs;
+    for (const std::vector<float>& input : inputs) outputs.push_back(replay_stage(shard, dispute.history, input, {rows}, *pool_));
+    std::optional<std::vector<float>> explained;
+    std::string why;
+    for (const CommitmentThresholds& thresholds : {CommitmentThresholds::exact(), config_.thresholds}) {
+      for (std::vector<float>& out : outputs) {
+        const CommitmentVerdict v = check_states(commitment, out, thresholds);
+        if (v.ok) {
+          explained = std::move(out);
+          break;
+        }
+        why = v.reason;
+      }
+      if (explained) break;
+      exact = false;
+    }
+    if (!explained) {
+      return ban(hop, fmt::format("its output of layers [{}, {}) for request {} matches no computation of those layers "
+                                  "from its input ({}); its route sampled {} where this head samples {}",
+                                  hop.layer_begin, hop.layer_end, claim.wire, why, claim.token, head_token));
+    }
+    chain = std::move(*explained);
+  }
+}
+
+}  // namespace px::swarm
