@@ -276,6 +276,7 @@ ParsedRequest parse_completion_request(const json& body) {
     } else if (first.is_array()) {
       if (prompt->size() != 1) throw single_prompt_only();
       r.prompt_tokens = token_ids(first, "prompt");
+      if (r.prompt_tokens.empty()) throw invalid_request("'prompt' is an empty array of token ids", "prompt");
     } else {
       r.prompt_tokens = token_ids(*prompt, "prompt");
     }

@@ -48,6 +48,19 @@ json settled_verification(const std::string& api, std::chrono::seconds timeout) 
   return v;
 }
 
+// Sends `n` completions from 8 clients at once; how many did not answer 200.
+int failed_requests(const std::string& api, int n, int max_tokens) {
+  std::atomic<int> next{0}, failed{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&] {
+      for (int i; (i = next++) < n;) failed += complete(api, i, max_tokens).status != 200;
+    });
+  }
+  for (auto& t : clients) t.join();
+  return failed.load();
+}
+
 struct Attack {
   const char* name;
   std::vector<std::string> args;
@@ -130,16 +143,8 @@ TEST(OpenSwarm, HonestWorkersAreNeverBannedOverAThousandReplayedRequests) {
   workers.push_back(open_worker(head.p2p, "6:8", 2, "f32"));
   ASSERT_TRUE(wait_for_cluster(head.api, 2, 6, 30s)) << cluster(head.api).dump(1);
 
-  constexpr int kRequests = 1000, kConcurrent = 8;
-  std::atomic<int> next{0}, failed{0};
-  std::vector<std::thread> clients;
-  for (int t = 0; t < kConcurrent; ++t) {
-    clients.emplace_back([&] {
-      for (int i; (i = next++) < kRequests;) failed += complete(head.api, i, 4).status != 200;
-    });
-  }
-  for (auto& t : clients) t.join();
-  EXPECT_EQ(failed.load(), 0);
+  constexpr int kRequests = 1000;
+  EXPECT_EQ(failed_requests(head.api, kRequests, 4), 0);
   const json verification = settled_verification(head.api, 60s);
   std::cerr << "verification: " << verification.dump() << "\n";
   EXPECT_TRUE(banned_ids(cluster(head.api)).empty()) << cluster(head.api).dump(1);
@@ -189,16 +194,8 @@ TEST(OpenSwarm, VerifyFullBansNoHonestWorkerOverAThousandRequests) {
   workers.push_back(open_worker(head.p2p, "0:5", 2, "f16"));
   workers.push_back(open_worker(head.p2p, "5:8", 1, "f32"));
   ASSERT_TRUE(wait_for_cluster(head.api, 2, 4, 30s)) << cluster(head.api).dump(1);
-  constexpr int kRequests = 1000, kConcurrent = 8;
-  std::atomic<int> next{0}, failed{0};
-  std::vector<std::thread> clients;
-  for (int t = 0; t < kConcurrent; ++t) {
-    clients.emplace_back([&] {
-      for (int i; (i = next++) < kRequests;) failed += complete(head.api, i, 8).status != 200;
-    });
-  }
-  for (auto& t : clients) t.join();
-  EXPECT_EQ(failed.load(), 0);
+  constexpr int kRequests = 1000;
+  EXPECT_EQ(failed_requests(head.api, kRequests, 8), 0);
   const json verification = settled_verification(head.api, 60s);
   std::cerr << "verification: " << verification.dump() << "\n";
   EXPECT_TRUE(banned_ids(cluster(head.api)).empty()) << cluster(head.api).dump(1);

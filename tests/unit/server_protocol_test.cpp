@@ -106,6 +106,9 @@ TEST(ServerProtocol, CompletionPromptForms) {
             (std::vector<int32_t>{3}));
   EXPECT_EQ(rejected_param([] { parse_completion_request({{"prompt", json::array({1, -2})}}); }), "prompt");
   EXPECT_EQ(rejected_param([] { parse_completion_request(json::object()); }), "prompt");
+  // Empty in every form (the last found by tests/fuzz/openai_request_fuzz).
+  EXPECT_EQ(rejected_param([] { parse_completion_request({{"prompt", json::array()}}); }), "prompt");
+  EXPECT_EQ(rejected_param([] { parse_completion_request({{"prompt", json::array({json::array()})}}); }), "prompt");
   EXPECT_EQ(rejected_param([] { parse_completion_request({{"prompt", "x"}, {"echo", true}}); }), "echo");
   const ParsedRequest r = parse_completion_request({{"prompt", "x"}, {"logprobs", 0}});
   EXPECT_TRUE(r.options.logprobs);

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "unit/dataplane_requests.h"
 #include "unit/fake_network.h"
 #include "unit/test_temp_dir.h"
 
@@ -36,37 +37,8 @@ class SwarmDataPlane : public ::testing::Test {
     write_synthetic_model(spec, path_);
   }
 
-  std::vector<std::shared_ptr<RequestStream>> submit_all(Engine& engine) {
-    std::vector<std::shared_ptr<RequestStream>> streams;
-    for (int i = 0; i < 8; ++i) {
-      std::vector<int32_t> prompt;
-      for (int j = 0; j < 4 + 9 * i; ++j) prompt.push_back(1 + (j * 11 + i * 17) % 200);
-      RequestOptions o;
-      o.max_tokens = 40;
-      o.ignore_eos = true;
-      o.sampling.temperature = i % 2 ? 0.8f : 0.0f;
-      o.sampling.seed = 7 + i;
-      streams.push_back(engine.submit(prompt, o));
-    }
-    return streams;
-  }
-
-  static std::vector<int32_t> drain(RequestStream& stream, FinishReason* finish) {
-    std::vector<int32_t> ids;
-    StreamEvent e;
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (!stream.next(e, 50ms)) continue;
-      for (const auto& t : e.tokens) ids.push_back(t.id);
-      if (e.finish != FinishReason::None) {
-        *finish = e.finish;
-        if (!e.error.empty()) ADD_FAILURE() << e.error;
-        return ids;
-      }
-    }
-    ADD_FAILURE() << "stream did not finish";
-    return ids;
-  }
+  std::vector<std::shared_ptr<RequestStream>> submit_all(Engine& engine) { return submit_test_requests(engine); }
+  static std::vector<int32_t> drain(RequestStream& stream, FinishReason* finish) { return drain_stream(stream, finish); }
 
   std::vector<std::vector<int32_t>> reference() {
     auto file = GgufFile::open(path_);
@@ -81,17 +53,7 @@ class SwarmDataPlane : public ::testing::Test {
   }
 
   static NodeAnnouncement announce(const std::string& id, const std::string& address, int begin, int end) {
-    NodeAnnouncement n;
-    n.node_id = id;
-    n.address = address;
-    n.model_id = "m";
-    n.layer_begin = begin;
-    n.layer_end = end;
-    n.state = "ready";
-    n.layers_per_second = 1000;
-    n.free_kv_tokens = 4096;
-    n.sequence = 1;
-    return n;
+    return ready_stage(id, address, begin, end);
   }
 
   // A head over `view` and `net` that may open each request once: only refusals of stale

@@ -5,6 +5,7 @@
 // attacker is banned and no honest stage is.
 #include <gtest/gtest.h>
 
+#include "unit/dataplane_requests.h"
 #include "unit/fake_network.h"
 #include "unit/test_temp_dir.h"
 
@@ -39,48 +40,12 @@ class VerifyFull : public ::testing::TestWithParam<Attack> {
     write_synthetic_model(spec, other_path_);
   }
 
-  static std::vector<std::shared_ptr<RequestStream>> submit_all(Engine& engine) {
-    std::vector<std::shared_ptr<RequestStream>> streams;
-    for (int i = 0; i < 8; ++i) {
-      std::vector<int32_t> prompt;
-      for (int j = 0; j < 5 + 7 * i; ++j) prompt.push_back(1 + (j * 13 + i * 29) % 200);
-      RequestOptions o;
-      o.max_tokens = 24;
-      o.ignore_eos = true;
-      o.sampling.temperature = i % 2 ? 0.8f : 0.0f;
-      o.sampling.seed = 11 + i;
-      streams.push_back(engine.submit(prompt, o));
-    }
-    return streams;
-  }
-
+  static std::vector<std::shared_ptr<RequestStream>> submit_all(Engine& engine) { return submit_test_requests(engine, 24); }
   static std::vector<int32_t> drain(RequestStream& stream) {
-    std::vector<int32_t> ids;
-    StreamEvent e;
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (!stream.next(e, 50ms)) continue;
-      for (const auto& t : e.tokens) ids.push_back(t.id);
-      if (e.finish == FinishReason::None) continue;
-      EXPECT_EQ(e.finish, FinishReason::Length) << e.error;
-      return ids;
-    }
-    ADD_FAILURE() << "stream did not finish";
+    FinishReason finish = FinishReason::None;
+    std::vector<int32_t> ids = drain_stream(stream, &finish);
+    EXPECT_EQ(finish, FinishReason::Length);
     return ids;
-  }
-
-  static NodeAnnouncement announce(const std::string& id, const std::string& address, LayerRange range) {
-    NodeAnnouncement n;
-    n.node_id = id;
-    n.address = address;
-    n.model_id = "m";
-    n.layer_begin = range.begin;
-    n.layer_end = range.end;
-    n.state = "ready";
-    n.layers_per_second = 1000;
-    n.free_kv_tokens = 4096;
-    n.sequence = 1;
-    return n;
   }
 
   static inline std::string path_, other_path_;
@@ -131,7 +96,7 @@ TEST_P(VerifyFull, NoWrongTokenReachesTheClientAndTheAttackerIsBanned) {
     hosts.push_back(std::make_unique<StageHost>(weights, address, id, 1, stage, net));
     hosts.back()->assign(s.range);
     net.add_stage(address, hosts.back().get());
-    view.update(announce(id, address, s.range));
+    view.update(ready_stage(id, address, s.range.begin, s.range.end));
   }
 
   VerifierConfig vcfg;
@@ -188,17 +153,7 @@ TEST(VerifyFullRouting, WithOnlyOnePipelineRequestsWaitThenFailNamingTheCause) {
   vc.model_id = "m";
   vc.n_layers = 6;
   ClusterView view(vc);
-  NodeAnnouncement n;
-  n.node_id = "00000000000000a1";
-  n.address = "a1:1";
-  n.model_id = "m";
-  n.layer_begin = 0;
-  n.layer_end = 6;
-  n.state = "ready";
-  n.layers_per_second = 1000;
-  n.free_kv_tokens = 4096;
-  n.sequence = 1;
-  view.update(n);
+  view.update(ready_stage("00000000000000a1", "a1:1", 0, 6));
   const std::string path = px::test::temp_dir() + "verify_full_routing.gguf";
   SynthSpec spec;
   spec.n_layers = 6;
