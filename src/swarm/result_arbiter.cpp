@@ -8,7 +8,6 @@
 // every stage of which checks out is honest: its wire dtype moved a near-tie (counted, no ban).
 #include <spdlog/spdlog.h>
 
-#include "core/fp16.h"
 #include "core/thread_pool.h"
 #include "model/model_shard.h"
 #include "runtime/stage_replay.h"
@@ -17,19 +16,6 @@
 
 namespace px::swarm {
 namespace {
-
-// The ways an honest link may have carried `rows` to the next stage, the exact one first.
-std::vector<std::vector<float>> as_links_carry(const std::vector<float>& rows) {
-  std::vector<std::vector<float>> out(3);
-  out[0] = rows;
-  out[1].reserve(rows.size());
-  out[2].reserve(rows.size());
-  for (float v : rows) {
-    out[1].push_back(fp16_to_f32(f32_to_fp16(v)));
-    out[2].push_back(bf16_to_f32(f32_to_bf16(v)));
-  }
-  return out;
-}
 
 int32_t sample_at(const TokenDispute& d, std::span<const float> logits, SampleInfo* info) {
   Sampler sampler(d.setup.sampling);
@@ -94,8 +80,14 @@ void ResultVerifier::judge(const TokenDispute& dispute, const TokenDispute::Clai
   for (size_t i = 0; i < claim.hops.size(); ++i) {
     const RouteHop& hop = claim.hops[i];
     const auto shard = shard_for(hop.layer_begin, hop.layer_end);
-    const std::vector<std::vector<float>> inputs =
-        i == 0 ? std::vector<std::vector<float>>{{}} : as_links_carry(chain);
+    // The stage's possible inputs: none for the first, else the previous output as any honest
+    // link carries it.
+    std::vector<std::vector<float>> inputs;
+    if (i == 0) {
+      inputs.emplace_back();
+    } else {
+      for (WireDType dtype : kLinkDTypes) inputs.push_back(carried_as(chain, dtype));
+    }
     if (i + 1 == claim.hops.size()) {
       for (const std::vector<float>& input : inputs) {
         if (sample_at(dispute, replay_logits(shard, dispute.history, input, *pool_), nullptr) == claim.token) {
@@ -125,22 +117,29 @@ void ResultVerifier::judge(const TokenDispute& dispute, const TokenDispute::Clai
                                      rows, claim.wire));
     }
     const StateCommitment commitment = slice_commitment(a.commitment, 0, rows);
-    // The exact explanation first; then one within the tolerance of another SIMD target.
+    // The exact explanation first (computing each input only as far as needed); then one
+    // within the tolerance of another SIMD target.
     std::vector<std::vector<float>> outputs;
-    for (const std::vector<float>& input : inputs) outputs.push_back(replay_stage(shard, dispute.history, input, {rows}, *pool_));
     std::optional<std::vector<float>> explained;
     std::string why;
-    for (const CommitmentThresholds& thresholds : {CommitmentThresholds::exact(), config_.thresholds}) {
+    for (const std::vector<float>& input : inputs) {
+      outputs.push_back(replay_stage(shard, dispute.history, input, {rows}, *pool_));
+      const CommitmentVerdict v = check_states(commitment, outputs.back(), CommitmentThresholds::exact());
+      if (v.ok) {
+        explained = std::move(outputs.back());
+        break;
+      }
+    }
+    if (!explained) {
+      exact = false;
       for (std::vector<float>& out : outputs) {
-        const CommitmentVerdict v = check_states(commitment, out, thresholds);
+        const CommitmentVerdict v = check_states(commitment, out, config_.thresholds);
         if (v.ok) {
           explained = std::move(out);
           break;
         }
         why = v.reason;
       }
-      if (explained) break;
-      exact = false;
     }
     if (!explained) {
       return ban(hop, fmt::format("its output of layers [{}, {}) for request {} matches no computation of those layers "

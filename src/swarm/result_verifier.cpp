@@ -18,6 +18,17 @@ constexpr size_t kMaxStagesPerRequest = 64;
 
 }  // namespace
 
+std::vector<float> carried_as(std::span<const float> rows, WireDType dtype) {
+  std::vector<float> out;
+  out.reserve(rows.size());
+  for (float v : rows) {
+    if (dtype == WireDType::F16) v = fp16_to_f32(f32_to_fp16(v));
+    if (dtype == WireDType::BF16) v = bf16_to_f32(f32_to_bf16(v));
+    out.push_back(v);
+  }
+  return out;
+}
+
 // A stage's commitments put together in row order: the longest contiguous run, ending where the
 // stage's last chunk ended. A preempted request sends rows from 0 again; later chunks win.
 ResultVerifier::Assembled ResultVerifier::assemble(const std::map<int32_t, Chunk>& chunks) {
@@ -317,7 +328,7 @@ void ResultVerifier::evaluate(Replay& replay) {
     // tells the head which: an honest result matches the recompute from one of them.
     CommitmentVerdict original, replica;
     original.ok = replica.ok = false;
-    for (WireDType input : {WireDType::F32, WireDType::F16, WireDType::BF16}) {
+    for (WireDType input : kLinkDTypes) {
       const std::vector<float> mine = recompute(replay, i, input);
       if (mine.empty()) {
         std::lock_guard lock(mutex_);
@@ -362,13 +373,8 @@ std::vector<float> ResultVerifier::recompute(const Replay& replay, size_t bounda
     }
     input = replay.boundaries[boundary - 1].rows;
   }
-  std::vector<float> rounded;
-  if (input_dtype != WireDType::F32 && !input.empty()) {
-    rounded.reserve(input.size());
-    for (float v : input) rounded.push_back(input_dtype == WireDType::F16 ? fp16_to_f32(f32_to_fp16(v)) : bf16_to_f32(f32_to_bf16(v)));
-    input = rounded;
-  }
-  return replay_stage(shard_for(range.begin, range.end), replay.tokens, input, {int(replay.tokens.size())}, *pool_);
+  return replay_stage(shard_for(range.begin, range.end), replay.tokens, carried_as(input, input_dtype),
+                      {int(replay.tokens.size())}, *pool_);
 }
 
 std::shared_ptr<const ModelShard> ResultVerifier::shard_for(int begin, int end) {

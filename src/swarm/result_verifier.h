@@ -31,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +50,11 @@ class ThreadPool;
 }  // namespace px
 
 namespace px::swarm {
+
+// `rows` as a link of `dtype` delivers them (f16 and bf16 round; f32 is exact). The head is not
+// told a link's dtype, so an honest stage's input is one of these.
+std::vector<float> carried_as(std::span<const float> rows, WireDType dtype);
+constexpr WireDType kLinkDTypes[] = {WireDType::F32, WireDType::F16, WireDType::BF16};
 
 struct VerifierConfig {
   double rate = 0.05;                          // share of completed requests replayed
