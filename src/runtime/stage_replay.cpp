@@ -1,5 +1,7 @@
 #include "runtime/stage_replay.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "model/forward.h"
@@ -44,7 +46,7 @@ std::vector<float> replay_stage(std::shared_ptr<const ModelShard> shard, std::sp
 }
 
 std::vector<float> replay_logits(std::shared_ptr<const ModelShard> shard, std::span<const int32_t> tokens,
-                                 std::span<const float> input, ThreadPool& pool) {
+                                 std::span<const float> input, ThreadPool& pool, std::span<const int> rows) {
   const int width = shard->config().n_embd;
   const int n = int(tokens.size());
   if (!shard->is_last()) fail("replay_logits: only the last stage returns logits");
@@ -55,10 +57,20 @@ std::vector<float> replay_logits(std::shared_ptr<const ModelShard> shard, std::s
   ForwardPass pass(shard, cache, pool);
   ForwardBatch batch;
   batch.add_tokens(0, tokens, 0);
+  if (!rows.empty()) {
+    std::fill(batch.want_logits.begin(), batch.want_logits.end(), 0);
+    int previous = -1;
+    for (int r : rows) {
+      if (r <= previous || r >= n) fail("replay_logits: row {} is not ascending within the {} positions", r, n);
+      batch.want_logits[size_t(r)] = 1;
+      previous = r;
+    }
+  }
   if (!shard->is_first()) batch.hidden.assign(input.begin(), input.end());
   ForwardResult result;
   pass.run(batch, result);
-  if (!result.is_logits || result.rows != 1) fail("replay_logits: the forward pass returned no logits row");
+  const int want = rows.empty() ? 1 : int(rows.size());
+  if (!result.is_logits || result.rows != want) fail("replay_logits: the forward pass returned {} logits rows, not {}", result.rows, want);
   return std::move(result.values);
 }
 

@@ -22,12 +22,13 @@ std::vector<float> replay_stage(std::shared_ptr<const ModelShard> shard, std::sp
                                 std::span<const float> input, const std::vector<int>& chunks, ThreadPool& pool,
                                 int skipped_layer = -1);
 
-// The last stage's counterpart, as one prefill: the logits [n_vocab] its layers give at the
-// final position of `tokens` (what it samples the next token from), from `input` [n, n_embd]
-// (ignored when the shard is also the first stage, i.e. the whole model). Throws px::Error for
-// a shard that is not the last or an input of the wrong size.
+// The last stage's counterpart, as one prefill: the logits [rows.size(), n_vocab] its layers
+// give at each of `rows` (positions of `tokens`, ascending; row p is what the token at p + 1 is
+// sampled from), from `input` [n, n_embd] (ignored when the shard is also the first stage, i.e.
+// the whole model). Empty `rows`: the final position only. Throws px::Error for a shard that is
+// not the last, an input of the wrong size or a row outside the tokens.
 std::vector<float> replay_logits(std::shared_ptr<const ModelShard> shard, std::span<const int32_t> tokens,
-                                 std::span<const float> input, ThreadPool& pool);
+                                 std::span<const float> input, ThreadPool& pool, std::span<const int> rows = {});
 
 // A prompt of `prompt` positions, then one decode step per remaining position.
 std::vector<int> prompt_then_decode(int prompt, int n);

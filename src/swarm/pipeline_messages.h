@@ -41,7 +41,8 @@ struct ReleaseMessage {
 
 // Stage -> head, in open swarms: what a stage sent on for a request, so that the head can check
 // it later by replay (swarm/result_verifier.h). Every chunk's commitment; in a verification
-// replay (setup.report_hidden) the output rows themselves.
+// replay (setup.report_hidden) the output rows themselves; and a digest of every chunk it
+// received, which tells the head whether it rebuilt that input exactly.
 struct StageReport {
   RequestId request = 0;
   std::string node_id;               // the reporting stage
@@ -51,6 +52,9 @@ struct StageReport {
   std::vector<uint8_t> commitment;   // serialize_commitment() of the rows; may be empty
   std::vector<float> hidden;         // replays only: [rows, width]
   int32_t width = 0;                 // with hidden
+  // Instead of the above, from a stage after the first: SHA-256 (32 bytes) of the input rows
+  // [begin, begin + rows) as it received them, f32 little-endian (input_digest()).
+  std::vector<uint8_t> input_digest;
 };
 struct ReportsMessage {
   std::vector<StageReport> reports;

@@ -3,15 +3,18 @@
 // trusts) and releases that; then, for each route that sampled another token, it finds out why
 // by following the route stage by stage from the head's own rows. On one SIMD target an honest
 // stage's output is a bit-exact function of its input, and its input is the previous stage's
-// output as the link carried it (f32, f16 or bf16): so the first stage whose commitment no such
-// input explains is the culprit, and a last stage whose token none explains is one too. A route
-// every stage of which checks out is honest: its wire dtype moved a near-tie (counted, no ban).
+// output as the link carried it (f32, f16 or bf16), which the stage's input digests confirm: so
+// the first stage whose commitment no such input explains is the culprit, and a last stage whose
+// token none explains (beyond a near-tie) is one too. Where the digests say the head's rebuilt
+// input is close but not exact (another SIMD target upstream), only gross differences count. A
+// route every stage of which checks out is honest: a near-tie moved (counted, no ban).
 #include <spdlog/spdlog.h>
 
 #include "core/thread_pool.h"
 #include "model/model_shard.h"
 #include "runtime/stage_replay.h"
 #include "sampling/sampler.h"
+#include "swarm/last_stage_check.h"
 #include "swarm/result_verifier.h"
 
 namespace px::swarm {
@@ -36,9 +39,18 @@ bool ResultVerifier::commitments_in(const TokenDispute& dispute) const {
   for (const TokenDispute::Claim& claim : dispute.claims) {
     auto tracked = tracked_.find(claim.wire);
     if (claim.hops.size() > 1 && tracked == tracked_.end()) return false;
-    for (size_t i = 0; i + 1 < claim.hops.size(); ++i) {
-      auto stage = tracked->second.stages.find({claim.hops[i].layer_end, claim.hops[i].node_id});
-      if (stage == tracked->second.stages.end() || assemble(stage->second).end_row < rows) return false;
+    for (size_t i = 0; i < claim.hops.size(); ++i) {
+      const StageKey key{claim.hops[i].layer_end, claim.hops[i].node_id};
+      if (i + 1 < claim.hops.size()) {
+        auto stage = tracked->second.stages.find(key);
+        if (stage == tracked->second.stages.end() || assemble(stage->second).end_row < rows) return false;
+      }
+      if (i > 0) {
+        auto digests = tracked->second.inputs.find(key);
+        if (digests == tracked->second.inputs.end() || digests->second.empty()) return false;
+        const auto& [begin, last] = *digests->second.rbegin();
+        if (begin + last.rows < rows) return false;
+      }
     }
   }
   return true;
@@ -76,39 +88,49 @@ void ResultVerifier::judge(const TokenDispute& dispute, const TokenDispute::Clai
     if (auto it = tracked_.find(claim.wire); it != tracked_.end()) tracked = it->second;
   }
   std::vector<float> chain;   // the route's output at the boundary reached, as the head explains it
-  bool exact = true;          // every stage so far matched bit for bit (one SIMD target)
   for (size_t i = 0; i < claim.hops.size(); ++i) {
     const RouteHop& hop = claim.hops[i];
+    const StageKey key{hop.layer_end, hop.node_id};
     const auto shard = shard_for(hop.layer_begin, hop.layer_end);
-    // The stage's possible inputs: none for the first, else the previous output as any honest
-    // link carries it.
+    // The stage's possible inputs: none for the first; else the previous output as the link
+    // rounded it — one rounding, when the stage's digests say the head has its input bit for bit
+    // (the strict checks); all three when not (its upstream ran on another SIMD target, so the
+    // head's chain is close, not exact: only a gross difference is evidence).
     std::vector<std::vector<float>> inputs;
+    bool strict = i == 0;
     if (i == 0) {
       inputs.emplace_back();
     } else {
-      for (WireDType dtype : kLinkDTypes) inputs.push_back(carried_as(chain, dtype));
+      auto digests = tracked.inputs.find(key);
+      if (digests == tracked.inputs.end()) return strike(hop, fmt::format("sent no input digests for request {}", claim.wire));
+      const std::optional<WireDType> received = received_as(digests->second, chain, config_.n_embd, rows);
+      strict = received.has_value();
+      for (WireDType dtype : kLinkDTypes) {
+        if (!received || *received == dtype) inputs.push_back(carried_as(chain, dtype));
+      }
+      if (!strict) {
+        std::lock_guard lock(mutex_);
+        ++counts_.inexact_inputs;
+      }
     }
     if (i + 1 == claim.hops.size()) {
-      for (const std::vector<float>& input : inputs) {
-        if (sample_at(dispute, replay_logits(shard, dispute.history, input, *pool_), nullptr) == claim.token) {
-          spdlog::info("request {}: the route through {} is honest (its link dtype moved a near-tie)", dispute.request,
-                       hop.node_id);
-          std::lock_guard lock(mutex_);
-          ++counts_.honest_differences;
-          return;
-        }
-      }
-      if (!exact) {
-        // Another SIMD target upstream: the head cannot rebuild the last stage's input exactly.
+      const SampledClaim sampled{rows, claim.token};
+      const LastStageFinding f = check_sampled_tokens(
+          shard, dispute.history, inputs, {&sampled, 1}, dispute.setup.sampling, dispute.setup.stream_id,
+          strict ? config_.token_margin : config_.inexact_token_margin, *pool_);
+      if (f.explained()) {
+        spdlog::info("request {}: the route through {} is honest (a near-tie its link or SIMD target moved)",
+                     dispute.request, hop.node_id);
         std::lock_guard lock(mutex_);
-        ++counts_.unsettled;
+        ++counts_.honest_differences;
         return;
       }
       return ban(hop, fmt::format("it sampled token {} at position {} of request {}, where its layers [{}, {}) give "
-                                  "{} from its input",
-                                  claim.token, rows, dispute.request, hop.layer_begin, hop.layer_end, head_token));
+                                  "{} from its input (rebuilt {})",
+                                  claim.token, rows, dispute.request, hop.layer_begin, hop.layer_end, head_token,
+                                  strict ? "bit for bit" : "closely"));
     }
-    auto stage = tracked.stages.find({hop.layer_end, hop.node_id});
+    auto stage = tracked.stages.find(key);
     if (stage == tracked.stages.end()) return strike(hop, fmt::format("sent no commitments for request {}", claim.wire));
     const Assembled a = assemble(stage->second);
     if (!a.error.empty()) return ban(hop, a.error);
@@ -118,22 +140,22 @@ void ResultVerifier::judge(const TokenDispute& dispute, const TokenDispute::Clai
     }
     const StateCommitment commitment = slice_commitment(a.commitment, 0, rows);
     // The exact explanation first (computing each input only as far as needed); then one
-    // within the tolerance of another SIMD target.
+    // within the tolerance of another SIMD target on the stage; from a close input, the gross
+    // test only.
     std::vector<std::vector<float>> outputs;
     std::optional<std::vector<float>> explained;
     std::string why;
     for (const std::vector<float>& input : inputs) {
       outputs.push_back(replay_stage(shard, dispute.history, input, {rows}, *pool_));
-      const CommitmentVerdict v = check_states(commitment, outputs.back(), CommitmentThresholds::exact());
-      if (v.ok) {
+      if (check_states(commitment, outputs.back(), CommitmentThresholds::exact()).ok) {
         explained = std::move(outputs.back());
         break;
       }
     }
-    if (!explained) {
-      exact = false;
+    const CommitmentThresholds tolerances[] = {config_.thresholds, config_.thresholds.rows_only()};
+    for (size_t t = 0; t < (strict ? 1u : 2u) && !explained; ++t) {
       for (std::vector<float>& out : outputs) {
-        const CommitmentVerdict v = check_states(commitment, out, config_.thresholds);
+        const CommitmentVerdict v = check_states(commitment, out, tolerances[t]);
         if (v.ok) {
           explained = std::move(out);
           break;

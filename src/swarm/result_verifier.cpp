@@ -10,6 +10,7 @@
 #include "model/model_shard.h"
 #include "runtime/stage_replay.h"
 #include "sampling/sampler.h"
+#include "swarm/input_digest.h"
 
 namespace px::swarm {
 namespace {
@@ -31,7 +32,7 @@ std::vector<float> carried_as(std::span<const float> rows, WireDType dtype) {
 
 // A stage's commitments put together in row order: the longest contiguous run, ending where the
 // stage's last chunk ended. A preempted request sends rows from 0 again; later chunks win.
-ResultVerifier::Assembled ResultVerifier::assemble(const std::map<int32_t, Chunk>& chunks) {
+ResultVerifier::Assembled ResultVerifier::assemble(const Chunks& chunks) {
   Assembled out;
   bool started = false;
   for (const auto& [begin, chunk] : chunks) {
@@ -57,6 +58,26 @@ ResultVerifier::Assembled ResultVerifier::assemble(const std::map<int32_t, Chunk
     out.end_row = out.first_row + out.commitment.rows();
   }
   return out;
+}
+
+std::optional<WireDType> ResultVerifier::received_as(const Chunks& digests, std::span<const float> rows, int width,
+                                                    int n_rows) {
+  if (rows.size() < size_t(n_rows) * size_t(width)) return std::nullopt;
+  for (WireDType dtype : kLinkDTypes) {
+    int covered = 0;  // rows [0, covered) matched; chunks come in row order (a repeat starts lower)
+    bool all_match = true;
+    for (const auto& [begin, chunk] : digests) {
+      if (begin + chunk.rows > n_rows) continue;  // beyond what is checked
+      const auto span = rows.subspan(size_t(begin) * width, size_t(chunk.rows) * width);
+      if (input_digest(carried_as(span, dtype)) != chunk.bytes) {
+        all_match = false;
+        break;
+      }
+      if (begin <= covered) covered = std::max(covered, begin + chunk.rows);
+    }
+    if (all_match && covered >= n_rows) return dtype;
+  }
+  return std::nullopt;
 }
 
 ResultVerifier::ResultVerifier(ClusterView& view, MessageSender& sender, VerifierConfig config,
@@ -90,6 +111,7 @@ void ResultVerifier::on_reports(std::vector<StageReport> reports) {
   for (StageReport& r : reports) {
     if (auto it = replays_.find(r.request); it != replays_.end()) {
       Replay& replay = it->second;
+      if (!r.input_digest.empty()) continue;  // the replay's own stages' inputs: the head sent them
       for (Boundary& b : replay.boundaries) {
         if (b.replayed.layer_end != r.layer_end || b.replayed.node_id != r.node_id) continue;
         const int n = int(replay.tokens.size());
@@ -105,7 +127,7 @@ void ResultVerifier::on_reports(std::vector<StageReport> reports) {
       }
       continue;
     }
-    if (r.commitment.empty()) continue;
+    if (r.commitment.empty() && r.input_digest.empty()) continue;
     auto [it, fresh] = tracked_.try_emplace(r.request);
     if (fresh) {
       tracked_order_.push_back(r.request);
@@ -115,30 +137,30 @@ void ResultVerifier::on_reports(std::vector<StageReport> reports) {
       }
     }
     // Bounded whatever peers send: a route's stages, and a request's chunks at each.
-    auto& stages = it->second.stages;
+    auto& stages = r.input_digest.empty() ? it->second.stages : it->second.inputs;
     const StageKey key{r.layer_end, r.node_id};
     if (!stages.count(key) && stages.size() >= kMaxStagesPerRequest) continue;
     auto& stage = stages[key];
     if (!stage.count(r.begin) && int(stage.size()) >= config_.max_rows) continue;
-    stage[r.begin] = Chunk{r.rows, std::move(r.commitment)};
+    stage[r.begin] = Chunk{r.rows, r.input_digest.empty() ? std::move(r.commitment) : std::move(r.input_digest)};
   }
   if (replay_progress) wake_.notify_all();
 }
 
-void ResultVerifier::completed(RequestId request, const std::vector<RouteHop>& hops, const std::vector<int32_t>& tokens) {
+void ResultVerifier::completed(const CompletedRoute& done) {
   std::lock_guard lock(mutex_);
   ++counts_.completed;
-  if (!sampled(request) || hops.size() < 2) {
-    tracked_.erase(request);  // its id stays in tracked_order_ until evicted: harmless
+  if (!sampled(done.wire) || done.hops.size() < 2) {
+    tracked_.erase(done.wire);  // its id stays in tracked_order_ until evicted: harmless
     return;
   }
   ++counts_.sampled;
   if (int(jobs_.size()) >= config_.max_queued) {
     ++counts_.skipped_busy;
-    tracked_.erase(request);
+    tracked_.erase(done.wire);
     return;
   }
-  jobs_.push_back({request, hops, tokens, std::chrono::steady_clock::now() + config_.grace});
+  jobs_.push_back({done, std::chrono::steady_clock::now() + config_.grace});
   wake_.notify_all();
 }
 
@@ -217,26 +239,39 @@ void ResultVerifier::loop() {
 }
 
 void ResultVerifier::start(Job job) {
+  const CompletedRoute& done = job.route;
+  // Another route, avoiding every stage whose output is to be checked (all but the last). None
+  // free now (every replica busy): try again a little later, a few times.
+  std::vector<std::string> avoid;
+  for (size_t i = 0; i + 1 < done.hops.size(); ++i) avoid.push_back(done.hops[i].node_id);
+  const std::optional<ChosenRoute> route = view_.choose_route(avoid);
+  if (!route && job.route_tries < config_.route_tries) {
+    ++job.route_tries;
+    job.due = std::chrono::steady_clock::now() + config_.route_retry;
+    std::lock_guard lock(mutex_);
+    jobs_.push_back(std::move(job));
+    return;
+  }
   Tracked tracked;
   {
     std::lock_guard lock(mutex_);
-    if (auto it = tracked_.find(job.request); it != tracked_.end()) {
+    if (auto it = tracked_.find(done.wire); it != tracked_.end()) {
       tracked = std::move(it->second);
       tracked_.erase(it);
     }
   }
   // The original route's commitments, stage by stage (the last stage sends none).
   Replay replay;
-  replay.original = job.request;
+  replay.original = done.wire;
   std::vector<std::pair<RouteHop, Assembled>> committed;
   int end_row = std::numeric_limits<int>::max();
-  for (size_t i = 0; i + 1 < job.hops.size(); ++i) {
-    const RouteHop& hop = job.hops[i];
+  for (size_t i = 0; i + 1 < done.hops.size(); ++i) {
+    const RouteHop& hop = done.hops[i];
     auto it = tracked.stages.find({hop.layer_end, hop.node_id});
     if (it == tracked.stages.end()) {
       // Reports of another route (an earlier attempt) under another id never land here; a stage
       // of the final route with none at all did not commit.
-      strike(hop, fmt::format("sent no commitments for request {}", job.request));
+      strike(hop, fmt::format("sent no commitments for request {}", done.wire));
       return;
     }
     Assembled a = assemble(it->second);
@@ -246,7 +281,7 @@ void ResultVerifier::start(Job job) {
     end_row = std::min(end_row, a.end_row);
     committed.emplace_back(hop, std::move(a));
   }
-  if (end_row > int(job.tokens.size()) || end_row <= 0) {
+  if (end_row > int(done.tokens.size()) || end_row <= 0) {
     std::lock_guard lock(mutex_);
     ++counts_.skipped_multi_route;  // rows beyond what the request computed: not one route's work
     return;
@@ -256,13 +291,13 @@ void ResultVerifier::start(Job job) {
     ++counts_.skipped_too_long;
     return;
   }
-  // Another route, avoiding every stage whose output is to be checked.
-  std::vector<std::string> avoid;
-  for (const auto& [hop, a] : committed) avoid.push_back(hop.node_id);
-  const std::optional<ChosenRoute> route = view_.choose_route(avoid);
   if (route) {
     for (const NodeAnnouncement& s : route->stages) replay.hops.push_back({s.address, s.node_id, s.layer_begin, s.layer_end});
   }
+  auto inputs_of = [&](const RouteHop& hop) {
+    auto it = tracked.inputs.find({hop.layer_end, hop.node_id});
+    return it == tracked.inputs.end() ? Chunks{} : std::move(it->second);
+  };
   for (auto& [hop, a] : committed) {
     const auto other = std::find_if(replay.hops.begin(), replay.hops.end(), [&](const RouteHop& h) {
       return h.layer_end == hop.layer_end && h.node_id != hop.node_id;
@@ -271,6 +306,7 @@ void ResultVerifier::start(Job job) {
     Boundary b;
     b.original = hop;
     b.replayed = *other;
+    b.original_inputs = inputs_of(hop);
     b.first_row = a.first_row;
     b.commitment = slice_commitment(a.commitment, 0, end_row - a.first_row);
     b.rows.assign(size_t(end_row) * size_t(a.commitment.width), 0.0f);
@@ -284,7 +320,23 @@ void ResultVerifier::start(Job job) {
     ++counts_.skipped_no_route;
     return;
   }
-  replay.tokens.assign(job.tokens.begin(), job.tokens.begin() + end_row);
+  replay.tokens.assign(done.tokens.begin(), done.tokens.begin() + end_row);
+  // The last stage's tokens that the replay's rows reach (the token at p comes from row p - 1),
+  // at most max_checked_tokens of them, picked by a hash the stages do not know.
+  replay.last = done.hops.back();
+  replay.last_inputs = inputs_of(replay.last);
+  replay.sampling = done.setup.sampling;
+  replay.stream_id = done.setup.stream_id;
+  std::vector<std::pair<double, int>> positions;
+  const int sampled_end = std::min(done.sampled_end, int(done.tokens.size()));
+  for (int p = std::max(1, done.first_sampled); p <= end_row && p < sampled_end; ++p)
+    positions.emplace_back(counter_uniform(config_.seed ^ 0x6c617374ULL, done.wire, uint64_t(p)), p);
+  if (int(positions.size()) > config_.max_checked_tokens) {
+    std::nth_element(positions.begin(), positions.begin() + config_.max_checked_tokens, positions.end());
+    positions.resize(size_t(config_.max_checked_tokens));
+  }
+  std::sort(positions.begin(), positions.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  for (const auto& [key, p] : positions) replay.claims.push_back({p, done.tokens[size_t(p)]});
   replay.deadline = std::chrono::steady_clock::now() + config_.replay_timeout;
   StageRequestSetup setup;
   setup.sampling.temperature = 0;  // the last stage samples once; nobody reads it
@@ -324,11 +376,26 @@ void ResultVerifier::evaluate(Replay& replay) {
       std::lock_guard lock(mutex_);
       ++counts_.disputes;
     }
-    // The stage got its input as its upstream neighbour sent it (f32, f16 or bf16), and nobody
-    // tells the head which: an honest result matches the recompute from one of them.
+    // The original stage got its input as its upstream neighbour sent it, rounded by the link;
+    // the head has the replica's rows there, which its digests say are (under one rounding)
+    // exactly what it received — or not, when the replica runs another SIMD target than that
+    // neighbour: then only a gross difference is evidence. The replica got the replay's rows,
+    // which the head has exactly, under one of the roundings.
+    std::optional<WireDType> received;
+    bool judged_strictly = b.original.layer_begin == 0;
+    if (!judged_strictly && i > 0 && replay.boundaries[i - 1].original.layer_end == b.original.layer_begin) {
+      if (b.original_inputs.empty()) return strike(b.original, fmt::format("sent no input digests for request {}", replay.original));
+      const int n = int(replay.tokens.size());
+      received = received_as(b.original_inputs, replay.boundaries[i - 1].rows, width, n);
+      judged_strictly = received.has_value();
+    }
+    const CommitmentThresholds original_thresholds =
+        judged_strictly ? config_.thresholds : config_.thresholds.rows_only();
     CommitmentVerdict original, replica;
     original.ok = replica.ok = false;
     for (WireDType input : kLinkDTypes) {
+      const bool for_original = !original.ok && (!received || *received == input);
+      if (!for_original && replica.ok) continue;
       const std::vector<float> mine = recompute(replay, i, input);
       if (mine.empty()) {
         std::lock_guard lock(mutex_);
@@ -336,7 +403,7 @@ void ResultVerifier::evaluate(Replay& replay) {
         return;
       }
       const std::span<const float> my_rows = std::span<const float>(mine).subspan(size_t(b.first_row) * width);
-      if (!original.ok) original = check_states(b.commitment, my_rows, config_.thresholds);
+      if (for_original) original = check_states(b.commitment, my_rows, original_thresholds);
       if (!replica.ok) replica = check_states(commit_states(replayed, width, b.commitment.k), my_rows, config_.thresholds);
       if ((original.ok && replica.ok) || b.original.layer_begin == 0) break;  // the first stage has no input
     }
@@ -350,14 +417,56 @@ void ResultVerifier::evaluate(Replay& replay) {
                                   b.replayed.layer_end, replica.reason));
     }
     std::lock_guard lock(mutex_);
+    if (!judged_strictly) ++counts_.inexact_inputs;
     if (original.ok && replica.ok) {
       ++counts_.cleared;  // two honest replicas apart by float noise (another SIMD target, wire dtype)
       ++counts_.passed;
     }
     return;  // later boundaries were computed from this one
   }
+  if (!check_last_stage(replay)) return;
   std::lock_guard lock(mutex_);
   ++counts_.passed;
+}
+
+bool ResultVerifier::check_last_stage(const Replay& replay) {
+  if (replay.claims.empty()) return true;
+  const auto input = std::find_if(replay.boundaries.begin(), replay.boundaries.end(),
+                                  [&](const Boundary& b) { return b.original.layer_end == replay.last.layer_begin; });
+  if (input == replay.boundaries.end()) {
+    std::lock_guard lock(mutex_);
+    ++counts_.last_stage_unchecked;  // the replay's route has no boundary there
+    return true;
+  }
+  if (replay.last_inputs.empty()) {
+    strike(replay.last, fmt::format("sent no input digests for request {}", replay.original));
+    return false;
+  }
+  // The replay's rows at the last stage's input matched its upstream neighbour's commitment;
+  // the digests say whether they are exactly what the last stage received (else, another SIMD
+  // target upstream — or rows a replica made up to frame it: only a gross difference counts).
+  const int n = replay.claims.back().position;
+  const std::optional<WireDType> received = received_as(replay.last_inputs, input->rows, replay.width, n);
+  std::vector<std::vector<float>> inputs;
+  for (WireDType dtype : kLinkDTypes) {
+    if (!received || *received == dtype) inputs.push_back(carried_as(input->rows, dtype));
+  }
+  const double margin = received ? config_.token_margin : config_.inexact_token_margin;
+  const LastStageFinding f =
+      check_sampled_tokens(shard_for(replay.last.layer_begin, replay.last.layer_end), replay.tokens, inputs,
+                           replay.claims, replay.sampling, replay.stream_id, margin, *pool_);
+  {
+    std::lock_guard lock(mutex_);
+    counts_.last_stage_tokens += f.checked;
+    counts_.last_stage_near_ties += f.near_ties;
+    if (!received) ++counts_.inexact_inputs;
+  }
+  if (f.explained()) return true;
+  ban(replay.last, fmt::format("it sampled token {} at position {} of request {}, where its layers [{}, {}) give {} "
+                               "from its input (a replay's rows {})",
+                               f.claimed, f.position, replay.original, replay.last.layer_begin, replay.last.layer_end,
+                               f.expected, received ? "bit for bit as it received them" : "close to what it received"));
+  return false;
 }
 
 std::vector<float> ResultVerifier::recompute(const Replay& replay, size_t boundary, WireDType input_dtype) {
@@ -428,6 +537,10 @@ nlohmann::json ResultVerifier::to_json() const {
           {"abandoned", counts_.abandoned},
           {"missing_commitments", counts_.missing_commitments},
           {"token_disputes", counts_.token_disputes},
+          {"inexact_inputs", counts_.inexact_inputs},
+          {"last_stage", {{"tokens", counts_.last_stage_tokens},
+                          {"near_ties", counts_.last_stage_near_ties},
+                          {"unchecked", counts_.last_stage_unchecked}}},
           {"honest_differences", counts_.honest_differences},
           {"skipped", {{"no_second_route", counts_.skipped_no_route},
                        {"several_routes", counts_.skipped_multi_route},

@@ -18,9 +18,15 @@
 // as any honest link could have carried it (f32, f16, bf16) — and bans the first stage that
 // does not (the last stage: the token is not what its layers give).
 //
-// What sampling does not cover: the last stage (it sends tokens, not hidden states; a replay checks
-// none of its positions), requests that took more than one route (retried after a failure), and
-// boundaries no second replica shares. Stages can tell a replay from a request (report_hidden):
+// Every stage after the first also reports a digest of the input rows it received
+// (swarm/input_digest.h): when the head rebuilds a stage's input (from a replay's rows, or its
+// own recompute, rounded as each wire dtype rounds) the digests say whether it has it bit for bit
+// — then the strict checks apply — or only closely (another SIMD target upstream): then only
+// gross differences count. The last stage commits nothing; its tokens are checked from the
+// replay's rows at its input (swarm/last_stage_check.h).
+//
+// What sampling does not cover: requests that took more than one route (retried after a
+// failure), boundaries no second replica shares, and a last stage's logprobs. Stages can tell a replay from a request (report_hidden):
 // that lets a cheater behave on replays, but what it committed to on the original is fixed.
 #include <algorithm>
 #include <chrono>
@@ -30,6 +36,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -41,6 +48,7 @@
 #include "runtime/stage_messages.h"
 #include "runtime/state_commitment.h"
 #include "swarm/cluster_view.h"
+#include "swarm/last_stage_check.h"
 #include "swarm/message_sender.h"
 #include "swarm/token_dispute.h"
 
@@ -66,8 +74,13 @@ struct VerifierConfig {
   RequestId first_id = 0;                      // replay ids: first_id, first_id + 1, ...
   int threads = 1;                             // for the head's own recompute
   CommitmentThresholds thresholds;             // for every check (any CPU: the defaults)
+  double token_margin = kDefaultTokenMargin;   // a last stage's near-tie (swarm/last_stage_check.h)
+  double inexact_token_margin = 1.0;           // the same, from an input not rebuilt bit for bit
+  int max_checked_tokens = 32;                 // of a sampled request's, at its last stage
   std::chrono::milliseconds grace{500};        // for a completed request's last reports
   std::chrono::milliseconds replay_timeout{30000};
+  int route_tries = 20;                        // a replay waits for a free route this many times,
+  std::chrono::milliseconds route_retry{250};  // this long each
   std::chrono::seconds ban_for{3600};
   int max_tracked = 2048;                      // requests whose commitments are kept
   int max_rows = 4096;                         // longer requests are not replayed
@@ -85,8 +98,8 @@ class ResultVerifier {
 
   // From stages (any thread): commitments of served requests, rows of replays.
   void on_reports(std::vector<StageReport> reports);
-  // A request of this head is over: `hops` served it, `tokens` is its whole history.
-  void completed(RequestId request, const std::vector<RouteHop>& hops, const std::vector<int32_t>& tokens);
+  // A request of this head is over on a route.
+  void completed(const CompletedRoute& done);
   // A token (or a failure) for one of this verifier's replays: taken, true. Any other: false.
   bool on_token(const SampledToken& token);
 
@@ -104,20 +117,22 @@ class ResultVerifier {
     std::vector<uint8_t> bytes;
   };
   using StageKey = std::pair<int32_t, std::string>;
+  using Chunks = std::map<int32_t, Chunk>;  // by first row
   struct Tracked {
-    std::map<StageKey, std::map<int32_t, Chunk>> stages;
+    std::map<StageKey, Chunks> stages;  // commitments to output rows
+    std::map<StageKey, Chunks> inputs;  // digests of input rows (input_digest.h)
   };
   struct Job {
-    RequestId request = 0;
-    std::vector<RouteHop> hops;
-    std::vector<int32_t> tokens;
+    CompletedRoute route;
     std::chrono::steady_clock::time_point due;
+    int route_tries = 0;
   };
   // A boundary both routes share: the original stage's commitment [first_row, rows), the
   // replayed rows [0, rows) as they arrive.
   struct Boundary {
     RouteHop original;
     RouteHop replayed;
+    Chunks original_inputs;              // the original stage's input digests
     StateCommitment commitment;
     int first_row = 0;
     std::vector<float> rows;
@@ -130,6 +145,12 @@ class ResultVerifier {
     std::vector<int32_t> tokens;         // the positions replayed
     std::vector<RouteHop> hops;          // the replay's route
     std::vector<Boundary> boundaries;    // in layer order
+    // The original route's last stage and what it sampled (a share of its positions).
+    RouteHop last;
+    Chunks last_inputs;
+    std::vector<SampledClaim> claims;
+    SamplingParams sampling;
+    uint64_t stream_id = 0;
     int width = 0;
     bool failed = false;
     std::chrono::steady_clock::time_point deadline;
@@ -144,7 +165,12 @@ class ResultVerifier {
     int end_row = 0;
     std::string error;  // a commitment that does not parse, or does not match its chunk
   };
-  static Assembled assemble(const std::map<int32_t, Chunk>& chunks);
+  static Assembled assemble(const Chunks& chunks);
+  // The dtype whose rounding of `rows` [>= n_rows, width] gives, bit for bit, what a stage's
+  // `digests` say it received in rows [0, n_rows); none when no rounding does (or the digests do
+  // not cover those rows): the head did not rebuild that input exactly.
+  static std::optional<WireDType> received_as(const Chunks& digests, std::span<const float> rows, int width,
+                                              int n_rows);
   struct PendingDispute {
     TokenDispute dispute;
     std::function<void(TokenVerdict)> done;
@@ -164,6 +190,9 @@ class ResultVerifier {
   void start(Job job);
   // Checks a replay whose rows are all in; bans whoever a settled dispute shows wrong.
   void evaluate(Replay& replay);
+  // After every boundary agreed: the original last stage's tokens from the replay's rows at its
+  // input (swarm/last_stage_check.h). False: it was found wrong (or sent no digests).
+  bool check_last_stage(const Replay& replay);
   // Runs the disputed boundary's layers on this node over the replay's positions, from the
   // replay's rows at the boundary before as they arrive over a link of `input_dtype`; empty when
   // the replay has no rows there.
@@ -201,6 +230,8 @@ class ResultVerifier {
     int64_t missing_commitments = 0, abandoned = 0;
     int64_t replayed_rows = 0;
     int64_t token_disputes = 0, honest_differences = 0;
+    int64_t inexact_inputs = 0;                  // checks from an input not rebuilt bit for bit
+    int64_t last_stage_tokens = 0, last_stage_near_ties = 0, last_stage_unchecked = 0;
   } counts_;
   std::thread thread_;
 };

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "swarm/input_digest.h"
 
 namespace px::swarm {
 
@@ -113,18 +114,33 @@ void StageHost::on_append(const AppendMessage& message) {
 void StageHost::on_chunks(ChunksMessage message) {
   std::shared_lock lock(stage_mutex_);
   std::vector<StageChunk> accepted;
+  std::map<std::string, ReportsMessage> reports;  // by head: digests of what this stage received
+  const bool reports_inputs = config_.commit_top_k > 0 && config_.fault.kind != StageFaultKind::NoCommit;
   for (StageChunk& chunk : message.chunks) {
     if (chunk.setup) {
       if (!learn(*chunk.setup)) continue;
-    } else {
+    }
+    {
       std::lock_guard routes_lock(routes_mutex_);
       // Not learned here (the range changed since, or this process is new on the address): its
       // head has been told already, by the reassignment or by the failure of the old node.
-      if (!routes_.count(chunk.request)) continue;
+      auto route = routes_.find(chunk.request);
+      if (route == routes_.end()) continue;
+      if (reports_inputs && shard_ && !chunk.hidden.empty()) {
+        StageReport r;
+        r.request = chunk.request;
+        r.node_id = self_id_;
+        r.layer_end = shard_->range().end;
+        r.begin = chunk.begin;
+        r.rows = int32_t(chunk.tokens.size());
+        r.input_digest = input_digest(chunk.hidden);
+        reports[route->second.head].reports.push_back(std::move(r));
+      }
     }
     accepted.push_back(std::move(chunk));
   }
   if (executor_ && !accepted.empty()) executor_->receive(std::move(accepted));
+  for (auto& [head, m] : reports) sender_.send(head, std::move(m));
 }
 
 void StageHost::on_release(const ReleaseMessage& message) {

@@ -49,14 +49,13 @@ bool SwarmEntry::try_start(StageRequestSetup& setup, std::vector<int32_t>& token
       r.node_ids.push_back(stage.node_id);
     }
     r.first_hop = r.hops.front().address;
+    r.first_sampled = int(tokens.size());
     setups.push_back(setup);
     setups.back().hops = r.hops;
     f.routes.push_back(std::move(r));
   }
-  if (config_.paired) {
-    f.setup = setup;
-    f.history = tokens;
-  }
+  f.setup = setup;
+  if (config_.paired) f.history = tokens;
   {
     std::lock_guard lock(mutex_);
     for (size_t i = 0; i < f.routes.size(); ++i) {
@@ -143,14 +142,17 @@ void SwarmEntry::release(RequestId request) {
 
 void SwarmEntry::completed(RequestId request, const std::vector<int32_t>& tokens) {
   if (!config_.on_completed) return;
-  std::vector<Route> routes;
+  std::vector<CompletedRoute> done;
   {
     std::lock_guard lock(mutex_);
     auto it = in_flight_.find(request);
     if (it == in_flight_.end()) return;
-    routes = it->second.routes;
+    const InFlight& f = it->second;
+    // A disputed pair ends with the head's token (the routes sampled others, or one did).
+    const int sampled_end = f.disputed ? f.disputed_at : int(tokens.size());
+    for (const Route& r : f.routes) done.push_back({r.wire, r.hops, f.setup, r.first_sampled, sampled_end, tokens});
   }
-  for (const Route& r : routes) config_.on_completed(r.wire, r.hops, tokens);
+  for (const CompletedRoute& c : done) config_.on_completed(c);
 }
 
 void SwarmEntry::fail(RequestId request, const std::string& error) {
@@ -207,6 +209,7 @@ void SwarmEntry::pair_token(RequestId head_id, int side, SampledToken t, std::ve
     deliver.push_back(std::move(*f.next[0]));
   } else {
     f.disputed = true;
+    f.disputed_at = int(f.history.size());
     TokenDispute d;
     d.request = head_id;
     d.setup = f.setup;

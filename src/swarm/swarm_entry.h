@@ -33,8 +33,8 @@ struct SwarmEntryConfig {
   std::chrono::milliseconds route_wait{30000};     // how long a request may wait for a pipeline
   // A stage refused a route as stale: the node should ask its peers where they stand now.
   std::function<void()> on_stale_route;
-  // A request is over: its route and whole token history (the result verifier samples these).
-  std::function<void(RequestId, const std::vector<RouteHop>&, const std::vector<int32_t>&)> on_completed;
+  // A request is over: once per route it ran on (the result verifier samples these).
+  std::function<void(const CompletedRoute&)> on_completed;
   // Paired mode: the second routes' ids are first_twin_id, first_twin_id + 1, ...
   bool paired = false;
   RequestId first_twin_id = 0;
@@ -72,14 +72,16 @@ class SwarmEntry : public PipelineEntry {
     std::vector<std::string> node_ids;
     std::vector<RouteHop> hops;
     double cost_seconds = 0;      // the router's estimate of one token through the route
+    int first_sampled = 0;        // the positions its last stage samples start here
   };
   struct InFlight {
     std::vector<Route> routes;    // one; paired: two, the twin second
-    // Paired only: what the arbiter needs, and each route's token for the next position.
     StageRequestSetup setup;
+    // Paired only: what the arbiter needs, and each route's token for the next position.
     std::vector<int32_t> history;
     std::optional<SampledToken> next[2];
     bool disputed = false;
+    int disputed_at = 0;          // the position whose token the head decided
   };
   struct Waiting {
     StageRequestSetup setup;

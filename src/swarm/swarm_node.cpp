@@ -167,9 +167,7 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
                                                    [this](const std::string& node_id) {
                                                      if (entry_) entry_->peer_failed(node_id);  // its requests move
                                                    });
-      entry.on_completed = [this](RequestId id, const std::vector<RouteHop>& hops, const std::vector<int32_t>& tokens) {
-        verifier_->completed(id, hops, tokens);
-      };
+      entry.on_completed = [this](const CompletedRoute& done) { verifier_->completed(done); };
       entry.paired = config_.verify_full;
       entry.first_twin_id = head.first_id + (RequestId(1) << 38);  // apart from the head's and the replays' ids
       entry.arbitrate = [this](TokenDispute dispute, std::function<void(TokenVerdict)> done) {

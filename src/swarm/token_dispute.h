@@ -1,13 +1,25 @@
 #pragma once
-// --verify full: two routes of one request, with no node in common, sampled different tokens at
-// the same position. The head's SwarmEntry notices it and the ResultVerifier decides it
-// (swarm/result_arbiter.cpp); these are what passes between them.
+// What passes between a head's SwarmEntry and its ResultVerifier: a request completed on a
+// route (the verifier samples these for replays), and, with --verify full, a dispute — two routes
+// of one request, with no node in common, sampled different tokens at the same position — and its
+// verdict (swarm/result_arbiter.cpp).
 #include <string>
 #include <vector>
 
 #include "runtime/stage_messages.h"
 
 namespace px::swarm {
+
+struct CompletedRoute {
+  RequestId wire = 0;                     // the id the route's stages knew the request by
+  std::vector<RouteHop> hops;
+  StageRequestSetup setup;                // its sampling, seed and stream
+  // The route's last stage sampled tokens [first_sampled, sampled_end) (a token after that was
+  // the head's own, decided on a dispute).
+  int first_sampled = 0;
+  int sampled_end = 0;
+  std::vector<int32_t> tokens;            // the request's whole history
+};
 
 struct TokenDispute {
   RequestId request = 0;                  // the head's id (for messages)

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "core/sha256.h"
+#include "swarm/input_digest.h"
 #include "tokenizer/unicode.h"
 
 namespace px::swarm::wire {
@@ -382,6 +383,7 @@ void encode_kind(const ReportsMessage& in, WireDType, v1::PipelineFrame& frame) 
     r.set_begin(report.begin);
     r.set_rows(report.rows);
     r.set_commitment(report.commitment.data(), report.commitment.size());
+    r.set_input_digest(report.input_digest.data(), report.input_digest.size());
     if (!report.hidden.empty()) {
       if (report.width <= 0 || report.hidden.size() != size_t(report.rows) * size_t(report.width))
         fail("cannot encode the report of request {}: {} values are not {} rows of {}", report.request,
@@ -410,6 +412,9 @@ StageReport decode_report(const v1::StageReport& in) {
   if (in.commitment().size() > max_commitment)
     fail("commitment has {} bytes, more than {} for {} rows", in.commitment().size(), max_commitment, out.rows);
   out.commitment.assign(in.commitment().begin(), in.commitment().end());
+  if (!in.input_digest().empty() && in.input_digest().size() != kInputDigestBytes)
+    fail("input_digest has {} bytes, not {} (SHA-256)", in.input_digest().size(), kInputDigestBytes);
+  out.input_digest.assign(in.input_digest().begin(), in.input_digest().end());
   if (!in.hidden().empty() || in.width() != 0) {
     check_range("width", in.width(), 1, kMaxWidth);
     out.width = in.width();

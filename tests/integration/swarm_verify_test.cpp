@@ -1,6 +1,7 @@
 // An open swarm of `parallax` processes whose head verifies results (swarm/result_verifier.h):
 // a worker playing the attacker (--fault corrupt, skip-layer, wrong-model, or sending no
-// commitments) is caught and banned within 50 requests at --verify-rate 0.2, and afterwards the
+// commitments; wrong-model on the last stage too) is caught and banned within 50 requests at
+// --verify-rate 0.2, and afterwards the
 // swarm serves the single node's tokens; honest workers with mixed thread counts and wire dtypes
 // are never banned over 1,000 requests, every one of them replayed. With --verify full no wrong
 // token reaches a client even while the attacker is in the swarm.
@@ -68,6 +69,10 @@ struct Attack {
   // withholds commitments is caught on its own requests alone, which the router may send
   // elsewhere: it then holds its layers alone until it is banned.
   bool computes_wrong = true;
+  // The attacker holds the last stage (4:8), which sends tokens, not hidden states: the head
+  // checks its tokens from the replay's rows at its input, on its own requests only (a replay's
+  // tokens are not looked at), so it too holds its layers alone until it is banned.
+  bool last_stage = false;
 };
 
 class OpenSwarmAttack : public testing::TestWithParam<Attack> {};
@@ -81,12 +86,15 @@ TEST_P(OpenSwarmAttack, TheAttackerIsBannedWithinFiftyRequests) {
   }
   Head head({"--open", "--no-worker", "--verify-rate", "0.2"});
   ASSERT_FALSE(head.api.empty()) << head.process->output();
+  // workers[0] is the attacker's replica (started again after the ban), workers[2] the attacker.
+  const std::string attacked = attack.last_stage ? "4:8" : "0:4", other = attack.last_stage ? "0:4" : "4:8";
+  const bool alone = !attack.computes_wrong || attack.last_stage;
   std::vector<std::unique_ptr<ChildProcess>> workers(4);
-  if (attack.computes_wrong) workers[0] = open_worker(head.p2p, "0:4", 1, "f32");
-  workers[1] = open_worker(head.p2p, "4:8", 1, "f32");
-  workers[2] = open_worker(head.p2p, "0:4", 1, "f32", fault);
-  workers[3] = open_worker(head.p2p, "4:8", 1, "f32");
-  ASSERT_TRUE(wait_for_cluster(head.api, attack.computes_wrong ? 2 : 1, attack.computes_wrong ? 4 : 3, 30s))
+  if (!alone) workers[0] = open_worker(head.p2p, attacked, 1, "f32");
+  workers[1] = open_worker(head.p2p, other, 1, "f32");
+  workers[2] = open_worker(head.p2p, attacked, 1, "f32", fault);
+  workers[3] = open_worker(head.p2p, other, 1, "f32");
+  ASSERT_TRUE(wait_for_cluster(head.api, alone ? 1 : 2, alone ? 3 : 4, 30s))
       << cluster(head.api).dump(1);
   const std::string attacker = node_id_of(*workers[2]);
   if (!fault.empty()) {
@@ -106,7 +114,11 @@ TEST_P(OpenSwarmAttack, TheAttackerIsBannedWithinFiftyRequests) {
   const json c = cluster(head.api);
   EXPECT_EQ(banned_ids(c), std::set<std::string>{attacker}) << "after " << sent << " requests: " << c.dump(1);
   std::cerr << "banned after " << sent << " requests; verification: " << verification.dump() << "\n";
-  EXPECT_GE(verification.value(attack.computes_wrong ? "disputes" : "missing_commitments", 0), 1) << verification.dump(1);
+  if (attack.last_stage) {
+    EXPECT_GE(verification["last_stage"].value("tokens", 0), 1) << verification.dump(1);
+  } else {
+    EXPECT_GE(verification.value(attack.computes_wrong ? "disputes" : "missing_commitments", 0), 1) << verification.dump(1);
+  }
   for (const auto& node : c["nodes"]) EXPECT_NE(node["id"], attacker);
   EXPECT_NE(head.process->output().find("banning node " + attacker), std::string::npos);
   ChildProcess status({"status", "--peer", head.p2p});
@@ -116,7 +128,7 @@ TEST_P(OpenSwarmAttack, TheAttackerIsBannedWithinFiftyRequests) {
 
   // Without it, the swarm answers as the single node does.
   if (!workers[0]) {
-    workers[0] = open_worker(head.p2p, "0:4", 1, "f32");
+    workers[0] = open_worker(head.p2p, attacked, 1, "f32");
     ASSERT_TRUE(wait_for_cluster(head.api, 1, 3, 30s)) << cluster(head.api).dump(1);
   }
   expect_same(complete_concurrently(head.api, 8), "after the ban");
@@ -126,7 +138,9 @@ INSTANTIATE_TEST_SUITE_P(Faults, OpenSwarmAttack,
                          testing::Values(Attack{"corrupt", {"--fault", "corrupt"}},
                                          Attack{"skip_layer", {"--fault", "skip-layer"}},
                                          Attack{"wrong_model", {"--fault", "wrong-model", "--fault-model", "OTHER_MODEL"}},
-                                         Attack{"no_commitments", {"--fault", "no-commit"}, /*computes_wrong=*/false}),
+                                         Attack{"no_commitments", {"--fault", "no-commit"}, /*computes_wrong=*/false},
+                                         Attack{"wrong_model_last_stage", {"--fault", "wrong-model", "--fault-model", "OTHER_MODEL"},
+                                                true, /*last_stage=*/true}),
                          [](const testing::TestParamInfo<Attack>& info) { return std::string(info.param.name); });
 
 TEST(OpenSwarm, HonestWorkersAreNeverBannedOverAThousandReplayedRequests) {

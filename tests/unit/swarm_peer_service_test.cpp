@@ -191,9 +191,9 @@ PipelineMessage mixed_message(RequestId i) {
     case 3: return TokensMessage{{SampledToken{i, 4, 9, {}, "", {}}}};
     case 4: return ReleaseMessage{i};
     default: {
-      StageReport replayed{i, "00000000000000a1", 4, 2, 2, {}, {}, 3};
+      StageReport replayed{i, "00000000000000a1", 4, 2, 2, {}, {}, 3, {}};
       for (int v = 0; v < 6; ++v) replayed.hidden.push_back(float(i) + float(v) / 8.0f);
-      return ReportsMessage{{StageReport{i, "00000000000000a1", 4, 0, 2, {'P', 'X'}, {}, 0}, replayed}};
+      return ReportsMessage{{StageReport{i, "00000000000000a1", 4, 0, 2, {'P', 'X'}, {}, 0, {}}, replayed}};
     }
   }
 }

@@ -14,6 +14,7 @@
 #include "core/fp16.h"
 #include "core/sha256.h"
 #include "model/model_digest.h"
+#include "swarm/input_digest.h"
 
 namespace px::swarm {
 namespace {
@@ -220,7 +221,7 @@ TEST(WireCodec, TokensRoundTripIncludingFailures) {
 }
 
 StageReport sample_report(bool with_rows) {
-  StageReport r{9, "00000000000000a1", 4, 3, 2, {'P', 'X', 'S', 'C'}, {}, 0};
+  StageReport r{9, "00000000000000a1", 4, 3, 2, {'P', 'X', 'S', 'C'}, {}, 0, {}};
   if (with_rows) {
     r.width = 3;
     r.hidden = {1.0f, -2.5f, 1e-30f, 7.0f, 0.0f, -0.125f};
@@ -248,6 +249,25 @@ TEST(WireCodec, ReportsRoundTripWithTheirRowsExact) {
   EXPECT_TRUE(committed.hidden.empty());
   EXPECT_EQ(decoded.reports[1].hidden, sample_report(true).hidden);
   EXPECT_EQ(decoded.reports[1].width, 3);
+}
+
+TEST(WireCodec, InputDigestReportsRoundTrip) {
+  StageReport r{9, "00000000000000a1", 4, 3, 2, {}, {}, 0, {}};
+  const std::vector<float> rows = {1.0f, -2.5f, 3.0f, 0.25f};
+  r.input_digest = input_digest(rows);
+  ASSERT_EQ(r.input_digest.size(), kInputDigestBytes);
+  const auto decoded = std::get<ReportsMessage>(round_trip(ReportsMessage{{r}}, WireDType::F16));
+  ASSERT_EQ(decoded.reports.size(), 1u);
+  EXPECT_EQ(decoded.reports[0].input_digest, r.input_digest);
+  EXPECT_TRUE(decoded.reports[0].commitment.empty());
+  // Another row value is another digest.
+  std::vector<float> other = rows;
+  other[2] = std::nextafter(3.0f, 4.0f);
+  EXPECT_NE(input_digest(other), r.input_digest);
+
+  v1::PipelineFrame frame = report_frame(r);
+  frame.mutable_reports()->mutable_reports(0)->mutable_input_digest()->resize(31);
+  EXPECT_REJECTED(frame, "input_digest has 31 bytes, not 32 (SHA-256)");
 }
 
 TEST(WireCodec, RejectsBadReports) {
