@@ -269,7 +269,7 @@ void register_bench_swarm(CLI::App& app) {
   cmd->add_option("-n,--decode-tokens", args->decode_tokens, "Tokens each stream decodes")->capture_default_str();
   cmd->add_option("-p,--prompt-tokens", args->prompt_tokens, "Prompt length (TTFT)")->capture_default_str();
   cmd->add_option("--concurrency", args->concurrency, "Streams for the aggregate figure")->capture_default_str();
-  cmd->add_option("--wire-dtype", args->wire_dtype, "Hidden states on the wire: f32, f16, bf16")->capture_default_str();
+  cmd->add_option("--wire-dtype", args->wire_dtype, "Hidden states on the wire: f32, f16, bf16, q8")->capture_default_str();
   cmd->add_flag("--all-threads-per-stage", args->every_stage_all_threads,
                 "Give every stage all the threads instead of splitting them");
   cmd->add_flag("--tls", args->tls, "Also run every pipeline as a private swarm (mutual TLS) and report its cost");

@@ -154,7 +154,7 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--layers", args->layers, "Swarm worker holding only layers BEGIN:END (e.g. 0:8)");
   cmd->add_option("--peer", args->peers, "Swarm: host:p2p-port of a node to join through");
   cmd->add_option("--p2p-port", args->p2p_port, "Swarm: peer port (gRPC over TCP, DHT over UDP)")->capture_default_str();
-  cmd->add_option("--wire-dtype", args->wire_dtype, "Swarm: hidden states on the wire (f32, f16, bf16)")
+  cmd->add_option("--wire-dtype", args->wire_dtype, "Swarm: hidden states on the wire (f32, f16, bf16, q8)")
       ->capture_default_str();
   cmd->add_option("--heartbeat-ms", args->heartbeat_ms, "Swarm: heartbeat period")->capture_default_str();
   cmd->add_option("--expire-ms", args->expire_ms, "Swarm: a peer not heard from for this long is gone")

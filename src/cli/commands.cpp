@@ -9,6 +9,7 @@ void register_commands(CLI::App& app) {
   register_bench(app);
   register_bench_serve(app);
   register_bench_swarm(app);
+  register_bench_wire(app);
   register_chaos(app);
   register_serve(app);
   register_sim(app);

@@ -13,6 +13,7 @@ void register_model(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_bench_serve(CLI::App& app);
 void register_bench_swarm(CLI::App& app);
+void register_bench_wire(CLI::App& app);
 void register_chaos(CLI::App& app);
 void register_serve(CLI::App& app);
 void register_sim(CLI::App& app);

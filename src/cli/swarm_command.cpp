@@ -25,7 +25,8 @@ swarm::WireDType parse_wire_dtype(const std::string& name) {
   if (name == "f32") return swarm::WireDType::F32;
   if (name == "f16") return swarm::WireDType::F16;
   if (name == "bf16") return swarm::WireDType::BF16;
-  fail("--wire-dtype must be f32, f16 or bf16, not '{}'", name);
+  if (name == "q8") return swarm::WireDType::Q8;
+  fail("--wire-dtype must be f32, f16, bf16 or q8, not '{}'", name);
 }
 
 std::optional<LayerRange> parse_layers(const std::string& text) {
@@ -79,7 +80,7 @@ void add_swarm_options(CLI::App* cmd, SwarmArgs& a) {
   cmd->add_option("--max-running", a.max_running, "Sequences decoding at once per stage")->capture_default_str();
   cmd->add_option("--memory-mb", a.memory_mb, "Memory offered for weights, in MiB (default: what the OS reports available)");
   cmd->add_option("--max-layers", a.max_layers, "Offer memory for at most this many layers (0: no limit)");
-  cmd->add_option("--wire-dtype", a.wire_dtype, "Hidden states on the wire: f32 (exact), f16 or bf16")->capture_default_str();
+  cmd->add_option("--wire-dtype", a.wire_dtype, "Hidden states on the wire: f32 (exact), f16, bf16 or q8 (int8, a scale per 32 values)")->capture_default_str();
   cmd->add_option("--heartbeat-ms", a.heartbeat_ms, "Heartbeat period; two missed heartbeats mark a peer failed")
       ->capture_default_str();
   cmd->add_option("--expire-ms", a.expire_ms, "A peer not heard from for this long is gone")->capture_default_str();

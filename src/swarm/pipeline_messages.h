@@ -63,9 +63,10 @@ struct ReportsMessage {
 using PipelineMessage =
     std::variant<OpenMessage, AppendMessage, ChunksMessage, TokensMessage, ReleaseMessage, ReportsMessage>;
 
-// How hidden states travel: f32 is exact; f16 and bf16 halve the bytes (the receiving stage
-// widens them back to f32, so results then differ from a single node's).
-enum class WireDType { F32, F16, BF16 };
+// How hidden states travel: f32 is exact; f16 and bf16 halve the bytes, q8 (int8 per value, an
+// f16 scale per 32: swarm/q8_rows.h) takes 0.27x (the receiving stage widens them back to f32,
+// so results then differ from a single node's).
+enum class WireDType { F32, F16, BF16, Q8 };
 
 // What a node tells the others about itself: in its DHT announcement and its heartbeats.
 struct NodeAnnouncement {

@@ -106,7 +106,7 @@ void ResultVerifier::judge(const TokenDispute& dispute, const TokenDispute::Clai
       const std::optional<WireDType> received = received_as(digests->second, chain, config_.n_embd, rows);
       strict = received.has_value();
       for (WireDType dtype : kLinkDTypes) {
-        if (!received || *received == dtype) inputs.push_back(carried_as(chain, dtype));
+        if (!received || *received == dtype) inputs.push_back(carried_as(chain, dtype, config_.n_embd));
       }
       if (!strict) {
         std::lock_guard lock(mutex_);
@@ -115,9 +115,9 @@ void ResultVerifier::judge(const TokenDispute& dispute, const TokenDispute::Clai
     }
     if (i + 1 == claim.hops.size()) {
       const SampledClaim sampled{rows, claim.token};
-      const LastStageFinding f = check_sampled_tokens(
-          shard, dispute.history, inputs, {&sampled, 1}, dispute.setup.sampling, dispute.setup.stream_id,
-          strict ? config_.token_margin : config_.inexact_token_margin, *pool_);
+      const LastStageFinding f = check_sampled_tokens(shard, dispute.history, inputs, {&sampled, 1},
+                                                      dispute.setup.sampling, dispute.setup.stream_id,
+                                                      config_.token_margin, *pool_);
       if (f.explained()) {
         spdlog::info("request {}: the route through {} is honest (a near-tie its link or SIMD target moved)",
                      dispute.request, hop.node_id);
@@ -125,10 +125,16 @@ void ResultVerifier::judge(const TokenDispute& dispute, const TokenDispute::Clai
         ++counts_.honest_differences;
         return;
       }
+      if (!strict) {
+        // The head rebuilt its input only closely (another SIMD target or dtype upstream): a
+        // near-tie may have moved further than the margin. No verdict (the head's token stands).
+        std::lock_guard lock(mutex_);
+        ++counts_.unsettled;
+        return;
+      }
       return ban(hop, fmt::format("it sampled token {} at position {} of request {}, where its layers [{}, {}) give "
-                                  "{} from its input (rebuilt {})",
-                                  claim.token, rows, dispute.request, hop.layer_begin, hop.layer_end, head_token,
-                                  strict ? "bit for bit" : "closely"));
+                                  "{} from its input (rebuilt bit for bit)",
+                                  claim.token, rows, dispute.request, hop.layer_begin, hop.layer_end, head_token));
     }
     auto stage = tracked.stages.find(key);
     if (stage == tracked.stages.end()) return strike(hop, fmt::format("sent no commitments for request {}", claim.wire));

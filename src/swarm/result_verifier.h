@@ -59,10 +59,10 @@ class ThreadPool;
 
 namespace px::swarm {
 
-// `rows` as a link of `dtype` delivers them (f16 and bf16 round; f32 is exact). The head is not
-// told a link's dtype, so an honest stage's input is one of these.
-std::vector<float> carried_as(std::span<const float> rows, WireDType dtype);
-constexpr WireDType kLinkDTypes[] = {WireDType::F32, WireDType::F16, WireDType::BF16};
+// `rows` [n, width] as a link of `dtype` delivers them (f16, bf16 and q8 round; f32 is exact).
+// The head is not told a link's dtype, so an honest stage's input is one of these.
+std::vector<float> carried_as(std::span<const float> rows, WireDType dtype, int width);
+constexpr WireDType kLinkDTypes[] = {WireDType::F32, WireDType::F16, WireDType::BF16, WireDType::Q8};
 
 struct VerifierConfig {
   double rate = 0.05;                          // share of completed requests replayed
@@ -75,7 +75,6 @@ struct VerifierConfig {
   int threads = 1;                             // for the head's own recompute
   CommitmentThresholds thresholds;             // for every check (any CPU: the defaults)
   double token_margin = kDefaultTokenMargin;   // a last stage's near-tie (swarm/last_stage_check.h)
-  double inexact_token_margin = 1.0;           // the same, from an input not rebuilt bit for bit
   int max_checked_tokens = 32;                 // of a sampled request's, at its last stage
   std::chrono::milliseconds grace{500};        // for a completed request's last reports
   std::chrono::milliseconds replay_timeout{30000};

@@ -11,6 +11,7 @@
 #include "core/fp16.h"
 #include "core/sha256.h"
 #include "swarm/input_digest.h"
+#include "swarm/q8_rows.h"
 #include "tokenizer/unicode.h"
 
 namespace px::swarm::wire {
@@ -73,6 +74,7 @@ v1::WireDType to_proto(WireDType dtype) {
     case WireDType::F32: return v1::WIRE_DTYPE_F32;
     case WireDType::F16: return v1::WIRE_DTYPE_F16;
     case WireDType::BF16: return v1::WIRE_DTYPE_BF16;
+    case WireDType::Q8: return v1::WIRE_DTYPE_Q8;
   }
   fail("unknown WireDType {}", int(dtype));
 }
@@ -82,6 +84,7 @@ WireDType from_proto(int dtype) {
     case v1::WIRE_DTYPE_F32: return WireDType::F32;
     case v1::WIRE_DTYPE_F16: return WireDType::F16;
     case v1::WIRE_DTYPE_BF16: return WireDType::BF16;
+    case v1::WIRE_DTYPE_Q8: return WireDType::Q8;
     default: fail("hidden_dtype = {} is not a known WireDType", dtype);
   }
 }
@@ -109,7 +112,7 @@ void unpack_halves(const std::string& bytes, std::vector<float>& out) {
   }
 }
 
-void encode_hidden(const std::vector<float>& hidden, WireDType dtype, std::string& out) {
+void encode_hidden(const std::vector<float>& hidden, WireDType dtype, int width, std::string& out) {
   switch (dtype) {
     case WireDType::F32:
       out.resize(hidden.size() * sizeof(float));
@@ -117,12 +120,13 @@ void encode_hidden(const std::vector<float>& hidden, WireDType dtype, std::strin
       return;
     case WireDType::F16: return pack_halves<f32_to_fp16>(hidden, out);
     case WireDType::BF16: return pack_halves<f32_to_bf16>(hidden, out);
+    case WireDType::Q8: return q8_encode(hidden, width, out);
   }
   fail("unknown WireDType {}", int(dtype));
 }
 
 // The caller has checked bytes.size() against the dtype.
-void decode_hidden(const std::string& bytes, WireDType dtype, std::vector<float>& out) {
+void decode_hidden(const std::string& bytes, WireDType dtype, int width, std::vector<float>& out) {
   switch (dtype) {
     case WireDType::F32:
       out.resize(bytes.size() / sizeof(float));
@@ -130,6 +134,7 @@ void decode_hidden(const std::string& bytes, WireDType dtype, std::vector<float>
       return;
     case WireDType::F16: return unpack_halves<fp16_to_f32>(bytes, out);
     case WireDType::BF16: return unpack_halves<bf16_to_f32>(bytes, out);
+    case WireDType::Q8: return q8_decode(bytes, width, out);
   }
 }
 
@@ -219,7 +224,7 @@ void encode_chunk(const StageChunk& in, WireDType dtype, v1::StageChunk& out) {
   out.set_request(in.request);
   out.set_begin(in.begin);
   encode_ids(in.tokens, *out.mutable_tokens());
-  encode_hidden(in.hidden, dtype, *out.mutable_hidden());
+  encode_hidden(in.hidden, dtype, int(in.hidden.size() / rows), *out.mutable_hidden());
   out.set_hidden_dtype(to_proto(dtype));
   out.set_width(int32_t(in.hidden.size() / rows));
   out.set_sample(in.sample);
@@ -242,11 +247,12 @@ StageChunk decode_chunk(const v1::StageChunk& in) {
   const WireDType dtype = from_proto(in.hidden_dtype());
   check_range("width", in.width(), 1, kMaxWidth);
   // At most 2^20 rows * 2^16 values * 4 bytes: no overflow in 64 bits.
-  const uint64_t expected = uint64_t(rows) * uint64_t(in.width()) * wire_dtype_size(dtype);
+  const uint64_t row_bytes = wire_row_bytes(dtype, in.width());
+  const uint64_t expected = uint64_t(rows) * row_bytes;
   if (in.hidden().size() != expected)
-    fail("hidden has {} bytes, expected {} tokens x {} width x {} bytes ({}) = {}", in.hidden().size(), rows, in.width(),
-         wire_dtype_size(dtype), wire_dtype_name(dtype), expected);
-  decode_hidden(in.hidden(), dtype, out.hidden);
+    fail("hidden has {} bytes, expected {} tokens x {} bytes (width {} in {}) = {}", in.hidden().size(), rows, row_bytes,
+         in.width(), wire_dtype_name(dtype), expected);
+  decode_hidden(in.hidden(), dtype, in.width(), out.hidden);
   out.sample = in.sample();
 
   if (in.has_setup()) {
@@ -388,7 +394,7 @@ void encode_kind(const ReportsMessage& in, WireDType, v1::PipelineFrame& frame) 
       if (report.width <= 0 || report.hidden.size() != size_t(report.rows) * size_t(report.width))
         fail("cannot encode the report of request {}: {} values are not {} rows of {}", report.request,
              report.hidden.size(), report.rows, report.width);
-      encode_hidden(report.hidden, WireDType::F32, *r.mutable_hidden());  // the verifier needs them exact
+      encode_hidden(report.hidden, WireDType::F32, report.width, *r.mutable_hidden());  // the verifier needs them exact
       r.set_width(report.width);
     }
   }
@@ -422,7 +428,7 @@ StageReport decode_report(const v1::StageReport& in) {
     if (in.hidden().size() != expected)
       fail("hidden has {} bytes, expected {} rows x {} width x 4 bytes = {}", in.hidden().size(), out.rows, out.width,
            expected);
-    decode_hidden(in.hidden(), WireDType::F32, out.hidden);
+    decode_hidden(in.hidden(), WireDType::F32, out.width, out.hidden);
   }
   return out;
 }
@@ -441,13 +447,22 @@ ReportsMessage decode_kind(const v1::Reports& in) {
 
 }  // namespace
 
-size_t wire_dtype_size(WireDType dtype) { return dtype == WireDType::F32 ? 4 : 2; }
+size_t wire_row_bytes(WireDType dtype, int width) {
+  switch (dtype) {
+    case WireDType::F32: return size_t(width) * 4;
+    case WireDType::F16:
+    case WireDType::BF16: return size_t(width) * 2;
+    case WireDType::Q8: return q8_row_bytes(width);
+  }
+  fail("unknown WireDType {}", int(dtype));
+}
 
 const char* wire_dtype_name(WireDType dtype) {
   switch (dtype) {
     case WireDType::F32: return "f32";
     case WireDType::F16: return "f16";
     case WireDType::BF16: return "bf16";
+    case WireDType::Q8: return "q8";
   }
   return "unknown";
 }

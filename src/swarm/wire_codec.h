@@ -35,8 +35,8 @@ inline constexpr size_t kMaxRevocationListLength = size_t(1) << 20;  // a signed
 inline constexpr size_t kMaxDigestLayers = 4096;         // layer digests in a join reply (GGUF's limit too)
 inline constexpr size_t kMaxConfigText = 4096;           // a model digest's canonical config
 
-// Bytes per hidden value on the wire.
-size_t wire_dtype_size(WireDType dtype);
+// Bytes of one hidden row of `width` values on the wire.
+size_t wire_row_bytes(WireDType dtype, int width);
 const char* wire_dtype_name(WireDType dtype);
 
 // Pipeline frames. Hidden states are packed as `dtype`; decoding always yields f32.

@@ -153,7 +153,7 @@ void wire_seeds(const fs::path& root) {
   const auto put = [&](WireKind kind, const std::string& suffix, const google::protobuf::Message& message) {
     dir.write(fmt::format("{}{}", kWireKindNames[size_t(kind)], suffix), std::string(1, char(kind)) + message.SerializeAsString());
   };
-  for (const WireDType dtype : {WireDType::F32, WireDType::F16, WireDType::BF16}) {
+  for (const WireDType dtype : {WireDType::F32, WireDType::F16, WireDType::BF16, WireDType::Q8}) {
     for (const swarm::PipelineMessage& message : sample_frames()) {
       // Only chunks carry hidden states; the other kinds need one seed each.
       const bool chunks = std::holds_alternative<swarm::ChunksMessage>(message);

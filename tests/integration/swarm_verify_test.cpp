@@ -145,12 +145,12 @@ INSTANTIATE_TEST_SUITE_P(Faults, OpenSwarmAttack,
 
 TEST(OpenSwarm, HonestWorkersAreNeverBannedOverAThousandReplayedRequests) {
   // Two 3-stage pipelines: boundaries after layers 3 and 6, every stage on another thread count
-  // or wire dtype than its replica, so each replay crosses both.
+  // or wire dtype (f32, f16, q8) than its replica, so each replay crosses both.
   Head head({"--open", "--no-worker", "--verify-rate", "1"});
   ASSERT_FALSE(head.api.empty()) << head.process->output();
   std::vector<std::unique_ptr<ChildProcess>> workers;
   workers.push_back(open_worker(head.p2p, "0:3", 1, "f16"));
-  workers.push_back(open_worker(head.p2p, "3:6", 2, "f32"));
+  workers.push_back(open_worker(head.p2p, "3:6", 2, "q8"));
   workers.push_back(open_worker(head.p2p, "6:8", 1, "f32"));
   workers.push_back(open_worker(head.p2p, "0:3", 2, "f32"));
   workers.push_back(open_worker(head.p2p, "3:6", 1, "f16"));

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <filesystem>
+#include <map>
 #include <cstdio>
 #include <string>
 
@@ -65,6 +66,24 @@ TEST(Cli, SynthInfoAndGreedyGenerateMatchTheLibrary) {
   options.is_stop_token = [&](int32_t t) { return tokenizer->is_end_of_generation(t); };
   const auto prompt = tokenizer->encode("hello world", true, true);
   EXPECT_EQ(px::generate(pass, cache, 0, prompt, options), tokens);
+}
+
+TEST(Cli, BenchWireReportsEveryDtypesBytesAndOutputChanges) {
+  const std::string model = temp("wire.gguf");
+  ASSERT_EQ(run_parallax("model synth -o " + model + " --layers 4 --embd 64 --seed 2").status, 0);
+  const CommandResult r = run_parallax("bench-wire -m " + model + " --stages 2 --prompts 4 -n 6 -p 8 --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto json = nlohmann::json::parse(r.out);
+  std::map<std::string, nlohmann::json> by;
+  for (const auto& d : json.at("dtypes")) by[d.at("dtype").get<std::string>()] = d;
+  ASSERT_EQ(by.size(), 4u) << r.out;
+  EXPECT_EQ(by["f32"]["continuations_differing"], 0);  // the codec is exact in f32
+  EXPECT_EQ(by["f32"]["hidden_bytes_per_token"], 64 * 4);
+  EXPECT_EQ(by["f16"]["hidden_bytes_per_token"], 64 * 2);
+  EXPECT_EQ(by["q8"]["hidden_bytes_per_token"], 64 + 2 * 2);  // two blocks of 32: an f16 scale each
+  EXPECT_LT(by["q8"]["bytes_per_token_per_boundary"].get<int>(), by["f16"]["bytes_per_token_per_boundary"].get<int>());
+  for (const auto& [name, d] : by) EXPECT_LE(d["continuations_differing"].get<int>(), 4) << name;
+  EXPECT_NE(run_parallax("bench-wire -m " + model + " --stages 1").status, 0);
 }
 
 TEST(Cli, SeededSamplingIsReproducible) {

@@ -182,10 +182,11 @@ TEST_F(LastStageCheck, ALastStageOnAnotherSimdTargetIsWithinTheDefaultMargin) {
   EXPECT_LT(worst, kDefaultTokenMargin / 2);
 }
 
-TEST_F(LastStageCheck, AnInputRebuiltOnAnotherSimdTargetIsWithinTheInexactMargin) {
+TEST_F(LastStageCheck, AnInputRebuiltOnAnotherSimdTargetMovesTheLogitsFurther) {
   // The head rebuilds the last stage's input from a replica of stage [0, 3) that ran on another
   // target, rounded to f16 as the stage's link did: close to what it received, not bit for bit.
-  // Measured: how far that moves the logits, against the head's margin for such inputs.
+  // Measured: how far that moves the logits — several times the cross-target noise from the
+  // same input, which is why the verifier gives no verdict from such an input.
   const Run run = generate(greedy(), 5);
   ThreadPool pool(1);
   std::vector<int> rows;

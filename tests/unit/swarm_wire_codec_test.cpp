@@ -15,6 +15,7 @@
 #include "core/sha256.h"
 #include "model/model_digest.h"
 #include "swarm/input_digest.h"
+#include "swarm/q8_rows.h"
 
 namespace px::swarm {
 namespace {
@@ -205,6 +206,20 @@ TEST(WireCodec, HalfPrecisionChunksKeepTheirPrecisionAndHalveTheBytes) {
   }
 }
 
+TEST(WireCodec, Q8ChunksTakeAQuarterOfTheBytesAndDecodeAsTheRowCodecDoes) {
+  const StageChunk chunk = sample_chunk(3, false, 4, 64);
+  EXPECT_EQ(chunk_frame(chunk, WireDType::Q8).chunks().chunks(0).hidden().size(), 4 * (64 + 2 * 2));
+  const auto decoded = std::get<ChunksMessage>(round_trip(ChunksMessage{{chunk}}, WireDType::Q8));
+  ASSERT_EQ(decoded.chunks.size(), 1u);
+  EXPECT_EQ(decoded.chunks[0].hidden, q8_round_trip(chunk.hidden, 64));
+  StageChunk rest = decoded.chunks[0];
+  rest.hidden = chunk.hidden;
+  expect_same(rest, chunk);
+  v1::PipelineFrame frame = chunk_frame(chunk, WireDType::Q8);
+  frame.mutable_chunks()->mutable_chunks(0)->mutable_hidden()->resize(4 * 64);  // int8s without scales
+  EXPECT_REJECTED(frame, "expected 4 tokens x 68 bytes (width 64 in q8) = 272");
+}
+
 TEST(WireCodec, TokensRoundTripIncludingFailures) {
   SampledToken failure;
   failure.request = 9;
@@ -389,11 +404,11 @@ TEST(WireCodec, EncodingAChunkWhoseHiddenIsNotWholeRowsThrows) {
 TEST(WireCodec, RejectsHiddenStatesOfTheWrongSize) {
   v1::PipelineFrame frame = chunk_frame(sample_chunk(8, false, 2, 4));
   frame.mutable_chunks()->mutable_chunks(0)->mutable_hidden()->resize(12);
-  EXPECT_REJECTED(frame, "chunks: chunks[0] (request 8): hidden has 12 bytes, expected 2 tokens x 4 width x 4 bytes (f32) = 32");
+  EXPECT_REJECTED(frame, "chunks: chunks[0] (request 8): hidden has 12 bytes, expected 2 tokens x 16 bytes (width 4 in f32) = 32");
 
   frame = chunk_frame(sample_chunk(8, false, 2, 4), WireDType::BF16);
   frame.mutable_chunks()->mutable_chunks(0)->set_hidden_dtype(v1::WIRE_DTYPE_F32);  // bytes are bf16-sized
-  EXPECT_REJECTED(frame, "expected 2 tokens x 4 width x 4 bytes (f32) = 32");
+  EXPECT_REJECTED(frame, "expected 2 tokens x 16 bytes (width 4 in f32) = 32");
 
   frame.mutable_chunks()->mutable_chunks(0)->set_hidden_dtype(static_cast<v1::WireDType>(7));
   EXPECT_REJECTED(frame, "hidden_dtype = 7 is not a known WireDType");
