@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "model/model_shard.h"
 #include "swarm/credential_authority.h"
+#include "swarm/link_emulator.h"
 
 namespace px::cli {
 namespace {
@@ -33,6 +34,7 @@ struct BenchSwarmArgs {
   int prompt_tokens = 128;
   int concurrency = 4;
   std::string wire_dtype = "f32";
+  int link_delay_ms = 0;  // > 0: every node reached through a forwarder delaying each way (a WAN link)
   bool every_stage_all_threads = false;
   bool tls = false;  // each pipeline also as a private swarm (mutual TLS), in the same run
   double verify_rate = 0;  // > 0: each pipeline also as an open swarm of two replicas, with and without verification
@@ -145,7 +147,20 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     for (const std::string& a : trust(mode)) head_args.push_back(a);
     if (mode.open) head_args.insert(head_args.end(), {"--verify-rate", fmt::format("{}", mode.verify_rate)});
     if (mode.verify_full) head_args.insert(head_args.end(), {"--verify", "full"});
-    StartedNode head = start_node(head_args);
+    // With --link-delay-ms every node is reached only through its own delaying forwarder: a
+    // token crosses s + 1 of them (head -> stage 1 -> ... -> stage s -> head).
+    std::vector<std::unique_ptr<swarm::LinkEmulator>> links;
+    auto behind_link = [&](std::vector<std::string>& node_args) {
+      if (args.link_delay_ms <= 0) return;
+      links.push_back(std::make_unique<swarm::LinkEmulator>(std::chrono::milliseconds(args.link_delay_ms)));
+      node_args.insert(node_args.end(), {"--advertise", links.back()->address()});
+    };
+    auto started = [&](StartedNode node) {
+      if (args.link_delay_ms > 0) links.back()->forward_to(node.listen_port);
+      return node;
+    };
+    behind_link(head_args);
+    StartedNode head = started(start_node(head_args));
     const std::string p2p = head.p2p, api = head.api;
     // The same threads in total by default; with --all-threads-per-stage every stage gets them
     // all (one stream's stages run one after another, so they do not compete).
@@ -156,11 +171,13 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
       std::vector<std::string> worker_args = {"serve", "-m", args.model, "--layers", layers, "--peer", p2p, "--p2p-port",
                                               "0", "-t", std::to_string(per_stage), "--wire-dtype", args.wire_dtype};
       for (const std::string& a : trust(mode)) worker_args.push_back(a);
-      workers.push_back(start_node(worker_args).process);
+      behind_link(worker_args);
+      workers.push_back(started(start_node(worker_args)).process);
     }
     wait_until_serving(api, true);
     Measurement m = measure(api, args, n_vocab);
-    m.setup = fmt::format("{} stage{}{}", s, s > 1 ? "s" : "", mode.name());
+    m.setup = fmt::format("{} stage{}{}{}", s, s > 1 ? "s" : "", mode.name(),
+                          args.link_delay_ms > 0 ? fmt::format(" +{} ms links", args.link_delay_ms) : "");
     m.threads_per_stage = per_stage;
     results.push_back(m);
     for (auto& w : workers) w->signal(SIGTERM);
@@ -270,6 +287,11 @@ void register_bench_swarm(CLI::App& app) {
   cmd->add_option("-p,--prompt-tokens", args->prompt_tokens, "Prompt length (TTFT)")->capture_default_str();
   cmd->add_option("--concurrency", args->concurrency, "Streams for the aggregate figure")->capture_default_str();
   cmd->add_option("--wire-dtype", args->wire_dtype, "Hidden states on the wire: f32, f16, bf16, q8")->capture_default_str();
+  cmd->add_option("--link-delay-ms", args->link_delay_ms,
+                  "Reach every swarm node through a forwarder delaying each direction this long (a WAN link; "
+                  "0: direct)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10000));
   cmd->add_flag("--all-threads-per-stage", args->every_stage_all_threads,
                 "Give every stage all the threads instead of splitting them");
   cmd->add_flag("--tls", args->tls, "Also run every pipeline as a private swarm (mutual TLS) and report its cost");

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "server/server.h"
+#include "swarm/host_port.h"
 #include "swarm/swarm_credentials.h"
 #include "swarm/swarm_node.h"
 
@@ -73,6 +74,7 @@ void add_swarm_options(CLI::App* cmd, SwarmArgs& a) {
   cmd->add_option("--host", a.host, "Address to bind (API and peer service)")->capture_default_str();
   cmd->add_option("--p2p-port", a.p2p_port, "Peer port: gRPC over TCP and the DHT over UDP (0: any free port)")
       ->capture_default_str();
+  add_advertise_option(cmd, a.advertise);
   cmd->add_option("-t,--threads", a.threads, "Compute threads (0 = all cores)")->capture_default_str();
   cmd->add_option("-c,--ctx", a.ctx, "Context size per request (capped by the model's)")->capture_default_str();
   cmd->add_option("--kv-cache-tokens", a.kv_cache_tokens, "KV cache positions of this node's stage")->capture_default_str();
@@ -92,6 +94,12 @@ void add_swarm_options(CLI::App* cmd, SwarmArgs& a) {
   cmd->add_option("--drain", a.drain_s, "Seconds to finish in-flight work after SIGTERM")->capture_default_str();
   add_trust_options(cmd, a.credentials, a.open);
   add_verify_options(cmd, a.verify);
+}
+
+void add_advertise_option(CLI::App* cmd, std::string& advertise) {
+  cmd->add_option("--advertise", advertise,
+                  "HOST:PORT peers dial to reach this node's peer port, when it differs from --host:--p2p-port "
+                  "(port forwarding, containers, a proxy)");
 }
 
 void add_verify_options(CLI::App* cmd, VerifyArgs& a) {
@@ -134,6 +142,11 @@ void run_swarm_node(const SwarmArgs& args) {
   config.model_path = args.model;
   config.host = args.host;
   config.p2p_port = args.p2p_port;
+  if (!args.advertise.empty()) {
+    const swarm::HostPort advertised = swarm::parse_host_port(args.advertise);
+    if (advertised.port <= 0) fail("--advertise {} needs the port peers dial", args.advertise);
+    config.advertise = args.advertise;
+  }
   config.peers = args.peers;
   config.worker = args.worker;
   config.layers = parse_layers(args.layers);
@@ -188,8 +201,8 @@ void run_swarm_node(const SwarmArgs& args) {
   live_node = node.get();
   if (api) api->set_engine(node->engine());
   // One line scripts and tests wait for.
-  fmt::print("ready node={} p2p={}{}\n", node->id(), node->address(),
-             api ? " api=" + config.api_address : std::string());
+  fmt::print("ready node={} p2p={}{} listen={}\n", node->id(), node->address(),
+             api ? " api=" + config.api_address : std::string(), node->listen_address());
   std::fflush(stdout);
 
   int sig = 0;

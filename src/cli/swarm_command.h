@@ -25,6 +25,7 @@ struct SwarmArgs {
   int port = 8000;                 // HTTP API
   bool api = true;                 // serve the API (and be a request head)
   int p2p_port = 7000;
+  std::string advertise;           // --advertise HOST:PORT
   std::vector<std::string> peers;
   bool worker = true;
   std::string layers;              // "B:E" pinned by hand
@@ -55,6 +56,8 @@ struct SwarmArgs {
 void add_swarm_options(CLI::App* cmd, SwarmArgs& args);
 // --credentials DIR and --open (also for `status`, which takes --credentials only).
 void add_trust_options(CLI::App* cmd, std::string& credentials, bool& open);
+// --advertise HOST:PORT (run, join, serve --layers).
+void add_advertise_option(CLI::App* cmd, std::string& advertise);
 // --verify-rate and the --fault test aid (every command that starts a swarm node).
 void add_verify_options(CLI::App* cmd, VerifyArgs& args);
 // Runs the node until SIGINT / SIGTERM, then leaves the swarm gracefully.

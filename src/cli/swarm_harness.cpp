@@ -30,6 +30,7 @@ StartedNode start_node(std::vector<std::string> args) {
   std::smatch m;
   if (std::regex_search(ready, m, std::regex(R"(p2p=(\S+))"))) node.p2p = m[1];
   if (std::regex_search(ready, m, std::regex(R"(api=(\S+))"))) node.api = m[1];
+  if (std::regex_search(ready, m, std::regex(R"(listen=\S+:(\d+))"))) node.listen_port = std::stoi(m[1]);
   return node;
 }
 

@@ -25,6 +25,7 @@ struct StartedNode {
   std::unique_ptr<Subprocess> process;
   std::string p2p;
   std::string api;  // empty for a node without the API
+  int listen_port = 0;  // what it binds (differs from p2p's port when it advertises another)
 };
 StartedNode start_node(std::vector<std::string> args);
 

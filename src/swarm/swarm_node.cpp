@@ -280,7 +280,11 @@ SwarmNode::~SwarmNode() {
   discovery_.reset();
 }
 
-std::string SwarmNode::address() const { return join_host_port(config_.host, config_.p2p_port); }
+std::string SwarmNode::address() const {
+  return config_.advertise.empty() ? listen_address() : config_.advertise;
+}
+
+std::string SwarmNode::listen_address() const { return join_host_port(config_.host, config_.p2p_port); }
 
 std::shared_ptr<Engine> SwarmNode::engine() const { return head_; }
 

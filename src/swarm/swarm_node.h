@@ -46,6 +46,9 @@ struct SwarmNodeConfig {
   std::string model_path;
   std::string host = "127.0.0.1";
   int p2p_port = 0;                         // gRPC over TCP and the DHT over UDP; 0: any free one
+  // host:port peers dial to reach this node, when it differs from host:p2p_port (port
+  // forwarding, containers, proxies): announced, put in routes, named as requests' head.
+  std::string advertise;
   std::vector<std::string> peers;           // host:p2p_port of nodes to join through
   bool worker = true;                       // holds layers
   std::optional<LayerRange> layers;         // a range pinned by hand instead of the scheduler's
@@ -89,7 +92,8 @@ class SwarmNode : private PeerHandler, private MessageSender {
   ~SwarmNode() override;
 
   const std::string& id() const { return id_; }
-  std::string address() const;
+  std::string address() const;          // where peers reach it: --advertise, else what it binds
+  std::string listen_address() const;   // what it binds (host:p2p_port)
   // The request head (null unless config.head).
   std::shared_ptr<Engine> engine() const;
   std::string cluster_json() const;

@@ -109,7 +109,8 @@ TEST(PrivateSwarm, RevokingAServingNodeUnderLoadFailsNoRequest) {
     if (!banned) std::this_thread::sleep_for(100ms);
   }
   EXPECT_TRUE(banned) << cluster(head.api).dump(1);
-  for (const auto& node : cluster(head.api)["nodes"]) EXPECT_NE(node["id"], victim_id);
+  const json view = cluster(head.api);  // named: a loop over a temporary's member dangles
+  for (const auto& node : view["nodes"]) EXPECT_NE(node["id"], victim_id);
   // The other workers learnt it from the head, not from the operator.
   std::this_thread::sleep_for(1s);
   for (size_t w : {0u, 2u, 3u}) {
