@@ -35,6 +35,8 @@ struct BenchSwarmArgs {
   int concurrency = 4;
   std::string wire_dtype = "f32";
   int link_delay_ms = 0;  // > 0: every node reached through a forwarder delaying each way (a WAN link)
+  double link_mbit = 0;   // > 0: and limiting each direction to this bandwidth
+  bool emulated_links() const { return link_delay_ms > 0 || link_mbit > 0; }
   bool every_stage_all_threads = false;
   bool tls = false;  // each pipeline also as a private swarm (mutual TLS), in the same run
   double verify_rate = 0;  // > 0: each pipeline also as an open swarm of two replicas, with and without verification
@@ -147,16 +149,17 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     for (const std::string& a : trust(mode)) head_args.push_back(a);
     if (mode.open) head_args.insert(head_args.end(), {"--verify-rate", fmt::format("{}", mode.verify_rate)});
     if (mode.verify_full) head_args.insert(head_args.end(), {"--verify", "full"});
-    // With --link-delay-ms every node is reached only through its own delaying forwarder: a
+    // With --link-delay-ms / --link-mbit every node is reached only through its own forwarder: a
     // token crosses s + 1 of them (head -> stage 1 -> ... -> stage s -> head).
     std::vector<std::unique_ptr<swarm::LinkEmulator>> links;
     auto behind_link = [&](std::vector<std::string>& node_args) {
-      if (args.link_delay_ms <= 0) return;
-      links.push_back(std::make_unique<swarm::LinkEmulator>(std::chrono::milliseconds(args.link_delay_ms)));
+      if (!args.emulated_links()) return;
+      links.push_back(std::make_unique<swarm::LinkEmulator>(std::chrono::milliseconds(args.link_delay_ms),
+                                                            args.link_mbit * 1e6));
       node_args.insert(node_args.end(), {"--advertise", links.back()->address()});
     };
     auto started = [&](StartedNode node) {
-      if (args.link_delay_ms > 0) links.back()->forward_to(node.listen_port);
+      if (args.emulated_links()) links.back()->forward_to(node.listen_port);
       return node;
     };
     behind_link(head_args);
@@ -177,7 +180,7 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     wait_until_serving(api, true);
     Measurement m = measure(api, args, n_vocab);
     m.setup = fmt::format("{} stage{}{}{}", s, s > 1 ? "s" : "", mode.name(),
-                          args.link_delay_ms > 0 ? fmt::format(" +{} ms links", args.link_delay_ms) : "");
+                          args.emulated_links() ? fmt::format(" +{}ms/{}Mbit", args.link_delay_ms, args.link_mbit) : "");
     m.threads_per_stage = per_stage;
     results.push_back(m);
     for (auto& w : workers) w->signal(SIGTERM);
@@ -292,6 +295,10 @@ void register_bench_swarm(CLI::App& app) {
                   "0: direct)")
       ->capture_default_str()
       ->check(CLI::Range(0, 10000));
+  cmd->add_option("--link-mbit", args->link_mbit,
+                  "With the forwarders, limit each direction of every link to this many Mbit/s (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
   cmd->add_flag("--all-threads-per-stage", args->every_stage_all_threads,
                 "Give every stage all the threads instead of splitting them");
   cmd->add_flag("--tls", args->tls, "Also run every pipeline as a private swarm (mutual TLS) and report its cost");

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -14,7 +15,9 @@
 
 namespace px::swarm {
 
-LinkEmulator::LinkEmulator(std::chrono::milliseconds delay) : delay_(delay) {
+LinkEmulator::LinkEmulator(std::chrono::milliseconds delay, double bits_per_second)
+    : delay_(delay), bits_per_second_(bits_per_second) {
+  if (!(bits_per_second >= 0)) fail("link emulator: a bandwidth of {} bit/s", bits_per_second);
   listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
   if (listener_ < 0) fail("link emulator: no socket: {}", std::strerror(errno));
   sockaddr_in a{};
@@ -118,14 +121,22 @@ void LinkEmulator::carry(int from, int to, std::atomic<bool>& open) {
     }
   });
   char buf[65536];
+  Clock::time_point link_free = Clock::now();  // when the link has sent what is queued
   while (open && !stopping_) {
     pollfd p{from, POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0) continue;
     const ssize_t n = ::recv(from, buf, sizeof buf, 0);
     if (n <= 0) break;
     bytes_ += n;
+    Clock::time_point at = Clock::now() + delay_;
+    if (bits_per_second_ > 0) {
+      // Serialization: these bytes leave once the link has sent the ones before, at its rate.
+      link_free = std::max(link_free, Clock::now()) +
+                  std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(double(n) * 8 / bits_per_second_));
+      at = std::max(at, link_free + delay_);
+    }
     std::lock_guard lock(m);
-    queue.emplace_back(Clock::now() + delay_, std::string(buf, size_t(n)));
+    queue.emplace_back(at, std::string(buf, size_t(n)));
     due.notify_all();
   }
   // What arrived before the close is still delivered (a peer's last frames), then both stop.

@@ -4,7 +4,10 @@
 // and, with a delay, what a WAN link is (this project's machines have no netem). It listens on a
 // free port at once; the port it forwards to may be given later (a node prints its bound port
 // only once it runs), and connections accepted before then wait for it (up to 20 s). Every byte
-// is delivered `delay` after it arrived, in order, each direction on its own. It counts what it
+// is delivered `delay` after it arrived, in order, each direction on its own — and, with a
+// bandwidth, no sooner than the bytes before it take to cross at that rate (a link's
+// serialization: propagation delay plus size / bandwidth, queueing behind earlier bytes). It
+// counts what it
 // carries; what it holds for delivery is not bounded (a test and benchmark aid, not a relay).
 // Everything stops (and every thread is joined) in the destructor.
 #include <atomic>
@@ -20,7 +23,8 @@ namespace px::swarm {
 
 class LinkEmulator {
  public:
-  explicit LinkEmulator(std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+  // `bits_per_second` 0: no limit.
+  explicit LinkEmulator(std::chrono::milliseconds delay = std::chrono::milliseconds(0), double bits_per_second = 0);
   ~LinkEmulator();
   LinkEmulator(const LinkEmulator&) = delete;
   LinkEmulator& operator=(const LinkEmulator&) = delete;
@@ -38,6 +42,7 @@ class LinkEmulator {
   void carry(int from, int to, std::atomic<bool>& open);
 
   const std::chrono::milliseconds delay_;
+  const double bits_per_second_;
   int listener_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
