@@ -9,6 +9,7 @@
 
 #include "unit/force_target.h"
 #include "unit/test_temp_dir.h"
+#include "unit/verify_test_model.h"
 
 #include "core/error.h"
 #include "core/fp16.h"
@@ -28,11 +29,7 @@ constexpr int kGenerated = 16;
 class LastStageCheck : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    SynthSpec spec;
-    spec.arch = "qwen2";
-    spec.n_layers = 6;
-    spec.n_embd = 64;
-    spec.type = DType::Q8_0;
+    SynthSpec spec = px::test::verify_test_spec();
     path_ = px::test::temp_dir() + "last_stage_check.gguf";
     write_synthetic_model(spec, path_);
   }

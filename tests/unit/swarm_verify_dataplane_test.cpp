@@ -11,6 +11,7 @@
 #include "unit/dataplane_requests.h"
 #include "unit/fake_network.h"
 #include "unit/test_temp_dir.h"
+#include "unit/verify_test_model.h"
 
 #include "core/thread_pool.h"
 #include "model/gguf.h"
@@ -32,11 +33,7 @@ struct Attack {
 class VerifyAttack : public ::testing::TestWithParam<Attack> {
  protected:
   static void SetUpTestSuite() {
-    SynthSpec spec;
-    spec.arch = "qwen2";
-    spec.n_layers = 6;
-    spec.n_embd = 64;
-    spec.type = DType::Q8_0;
+    SynthSpec spec = px::test::verify_test_spec();
     path_ = px::test::temp_dir() + "verify_full.gguf";
     write_synthetic_model(spec, path_);
     spec.seed += 1;
