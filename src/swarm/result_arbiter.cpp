@@ -10,6 +10,8 @@
 // route every stage of which checks out is honest: a near-tie moved (counted, no ban).
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+
 #include "core/thread_pool.h"
 #include "model/model_shard.h"
 #include "runtime/stage_replay.h"
@@ -72,10 +74,12 @@ TokenVerdict ResultVerifier::decide(const TokenDispute& dispute) {
   verdict.decided = true;
   std::string claims;
   for (const TokenDispute::Claim& c : dispute.claims) claims += fmt::format(" {}", c.token);
-  spdlog::warn("request {}: its two routes sampled different tokens at position {} ({}); this head computes {}",
+  spdlog::warn("request {}: its two routes disagree at position {} (tokens {}); this head computes {}",
                dispute.request, rows, claims.substr(1), verdict.token);
   for (const TokenDispute::Claim& claim : dispute.claims) {
-    if (claim.token != verdict.token) judge(dispute, claim, verdict.token);
+    const bool logprob_differs =
+        dispute.setup.logprobs && std::abs(claim.logprob - verdict.info.logprob) > kLogprobTolerance;
+    if (claim.token != verdict.token || logprob_differs) judge(dispute, claim, verdict.token);
   }
   return verdict;
 }

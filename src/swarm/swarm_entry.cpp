@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace px::swarm {
 
@@ -205,7 +206,11 @@ void SwarmEntry::pair_token(RequestId head_id, int side, SampledToken t, std::ve
   if (f.disputed || t.position != int32_t(f.history.size())) return;  // being decided, or a duplicate
   f.next[side] = std::move(t);
   if (!f.next[0] || !f.next[1]) return;
-  if (f.next[0]->token == f.next[1]->token) {
+  // With logprobs asked for they are part of the answer: a stage that perturbs its output without
+  // changing the token still changes them.
+  const bool agree = f.next[0]->token == f.next[1]->token &&
+                     (!f.setup.logprobs || std::abs(f.next[0]->info.logprob - f.next[1]->info.logprob) <= kLogprobTolerance);
+  if (agree) {
     deliver.push_back(std::move(*f.next[0]));
   } else {
     f.disputed = true;
@@ -214,7 +219,9 @@ void SwarmEntry::pair_token(RequestId head_id, int side, SampledToken t, std::ve
     d.request = head_id;
     d.setup = f.setup;
     d.history = f.history;
-    for (int i = 0; i < 2; ++i) d.claims.push_back({f.routes[i].wire, f.routes[i].hops, f.next[i]->token});
+    for (int i = 0; i < 2; ++i) {
+      d.claims.push_back({f.routes[i].wire, f.routes[i].hops, f.next[i]->token, f.next[i]->info.logprob});
+    }
     dispute = std::move(d);
   }
   f.next[0].reset();
@@ -235,7 +242,7 @@ void SwarmEntry::settle(RequestId head_id, RequestId twin, TokenVerdict verdict)
   if (verdict.decided) {
     out.push_back(SampledToken{head_id, position, verdict.token, std::move(verdict.info), {}, {}});
     // Counted as no attempt (the request made progress): one route holds another token.
-    error = fmt::format("its two routes sampled different tokens at position {}; the head computed it and the request "
+    error = fmt::format("its two routes disagreed at position {}; the head computed it and the request "
                         "continues on new routes",
                         position);
   }

@@ -1,7 +1,7 @@
 #pragma once
 // What passes between a head's SwarmEntry and its ResultVerifier: a request completed on a
 // route (the verifier samples these for replays), and, with --verify full, a dispute — two routes
-// of one request, with no node in common, sampled different tokens at the same position — and its
+// of one request, with no node in common, sampled different tokens (or logprobs) at the same position — and its
 // verdict (swarm/result_arbiter.cpp).
 #include <string>
 #include <vector>
@@ -29,9 +29,14 @@ struct TokenDispute {
     RequestId wire = 0;                   // the id the route's stages know the request by
     std::vector<RouteHop> hops;
     int32_t token = -1;
+    float logprob = 0;                    // of its token, when the request asked for logprobs
   };
   std::vector<Claim> claims;
 };
+
+// Two routes' logprobs of one token differ by more than honest noise (an f16 link, another SIMD
+// target) moves them: then the pair's answer is in dispute although its token is not.
+inline constexpr float kLogprobTolerance = 0.05f;
 
 struct TokenVerdict {
   bool decided = false;                   // false: the head could not compute it (error says why)
