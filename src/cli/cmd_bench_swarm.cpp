@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -67,9 +68,15 @@ struct Measurement {
   double decode_tps = 0;        // one stream
   double tpot_s = 0;            // time per output token, one stream
   double aggregate_tps = 0;     // `concurrency` streams
+  // Behind emulated links, 2+ stages: what the link into stage 2 (stage 1's hidden states, and
+  // whatever else goes to that node) carried per token of the concurrent streams; -1: unknown.
+  double hop_bytes_per_token = -1;
+  double hop_request_bytes_per_token = -1;  // the same less the link's idle traffic (heartbeats)
 };
 
-Measurement measure(const std::string& api, const BenchSwarmArgs& args, int n_vocab) {
+// `hop_bytes`: when set, the bytes a link has carried so far (read around the concurrent streams).
+Measurement measure(const std::string& api, const BenchSwarmArgs& args, int n_vocab,
+                    const std::function<int64_t()>& hop_bytes = {}) {
   std::vector<int> prompt(args.prompt_tokens);
   for (int i = 0; i < args.prompt_tokens; ++i) prompt[i] = 1 + (i * 7919) % (n_vocab - 1);
   auto request = [&](const std::vector<int>& p, int n) {
@@ -88,6 +95,16 @@ Measurement measure(const std::string& api, const BenchSwarmArgs& args, int n_vo
   // Decode throughput of concurrent streams: short prompts, timed from the first token of any
   // stream to the last token of all.
   std::vector<std::future<StreamResult>> streams;
+  constexpr int kShortPrompt = 8;
+  // What the link carries with no request (heartbeats), per second, to tell the requests' share.
+  double idle_bytes_per_second = 0;
+  if (hop_bytes) {
+    const int64_t idle_start = hop_bytes();
+    std::this_thread::sleep_for(2s);
+    idle_bytes_per_second = double(hop_bytes() - idle_start) / 2.0;
+  }
+  const int64_t bytes_before = hop_bytes ? hop_bytes() : 0;
+  const auto phase_start = std::chrono::steady_clock::now();
   for (int c = 0; c < args.concurrency; ++c) {
     std::vector<int> p = {1 + c, 2, 3, 4, 5, 6, 7, 8};  // distinct: no prefix sharing
     streams.push_back(std::async(std::launch::async, [&, p] { return request(p, args.decode_tokens); }));
@@ -101,6 +118,14 @@ Measurement measure(const std::string& api, const BenchSwarmArgs& args, int n_vo
     total += r.chunks - 1;
   }
   m.aggregate_tps = total / std::max(1e-9, decode_end - decode_start);
+  if (hop_bytes) {
+    // Every prompt row and every decoded token but the last crosses the hop once.
+    const int64_t rows = int64_t(args.concurrency) * (kShortPrompt + args.decode_tokens - 1);
+    const double carried = double(hop_bytes() - bytes_before);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - phase_start).count();
+    m.hop_bytes_per_token = carried / double(std::max<int64_t>(1, rows));
+    m.hop_request_bytes_per_token = std::max(0.0, carried - idle_bytes_per_second * seconds) / double(std::max<int64_t>(1, rows));
+  }
   return m;
 }
 
@@ -178,7 +203,10 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
       workers.push_back(started(start_node(worker_args)).process);
     }
     wait_until_serving(api, true);
-    Measurement m = measure(api, args, n_vocab);
+    // links: the head's, then one per worker in stage order (links[2]: into stage 2).
+    std::function<int64_t()> hop_bytes;
+    if (args.emulated_links() && s >= 2 && mode.replicas == 1) hop_bytes = [&] { return links[2]->bytes_carried(); };
+    Measurement m = measure(api, args, n_vocab, hop_bytes);
     m.setup = fmt::format("{} stage{}{}{}", s, s > 1 ? "s" : "", mode.name(),
                           args.emulated_links() ? fmt::format(" +{}ms/{}Mbit", args.link_delay_ms, args.link_mbit) : "");
     m.threads_per_stage = per_stage;
@@ -228,7 +256,9 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     for (const Measurement& m : results) {
       out.push_back({{"setup", m.setup}, {"threads_per_stage", m.threads_per_stage}, {"ttft_s", m.ttft_s},
                      {"decode_tps", m.decode_tps}, {"aggregate_tps", m.aggregate_tps},
-                     {"vs_single", m.decode_tps / results[0].decode_tps}});
+                     {"vs_single", m.decode_tps / results[0].decode_tps},
+                     {"hop_bytes_per_token", m.hop_bytes_per_token},
+                     {"hop_request_bytes_per_token", m.hop_request_bytes_per_token}});
     }
     nlohmann::json tls = nlohmann::json::object();
     for (const auto& [stages, us] : tls_hop_us) tls[std::to_string(stages)] = us;
@@ -254,6 +284,13 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
                fmt::format("{}x{}", m.setup == "single node" ? 1 : std::stoi(m.setup), m.threads_per_stage), m.ttft_s,
                m.decode_tps, m.decode_tps / results[0].decode_tps, m.aggregate_tps,
                m.aggregate_tps / results[0].aggregate_tps);
+  }
+  for (const Measurement& m : results) {
+    if (m.hop_bytes_per_token >= 0) {
+      fmt::print("{}: {:.0f} bytes per token on the link into stage 2 ({} streams; {:.0f} less its idle traffic, "
+                 "the heartbeats)\n",
+                 m.setup, m.hop_bytes_per_token, args.concurrency, m.hop_request_bytes_per_token);
+    }
   }
   if (hop_us >= 0) fmt::print("per-hop overhead: {:.0f} us (1-stage swarm vs single node, two hops per token)\n", hop_us);
   for (const auto& [stages, us] : tls_hop_us) {

@@ -40,7 +40,7 @@ struct ServeArgs {
   std::string layers;
   std::vector<std::string> peers;
   int p2p_port = 7000;
-  std::string advertise;
+  ReachArgs reach;
   std::string wire_dtype = "f32";
   int heartbeat_ms = 500;
   int expire_ms = 4000;
@@ -59,7 +59,7 @@ void run_serve_in_swarm(const ServeArgs& args, bool api) {
   s.port = args.port;
   s.api = api;
   s.p2p_port = args.p2p_port;
-  s.advertise = args.advertise;
+  s.reach = args.reach;
   s.peers = args.peers;
   s.layers = args.layers;
   s.threads = args.threads;
@@ -156,7 +156,7 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--layers", args->layers, "Swarm worker holding only layers BEGIN:END (e.g. 0:8)");
   cmd->add_option("--peer", args->peers, "Swarm: host:p2p-port of a node to join through");
   cmd->add_option("--p2p-port", args->p2p_port, "Swarm: peer port (gRPC over TCP, DHT over UDP)")->capture_default_str();
-  add_advertise_option(cmd, args->advertise);
+  add_reach_options(cmd, args->reach);
   cmd->add_option("--wire-dtype", args->wire_dtype, "Swarm: hidden states on the wire (f32, f16, bf16, q8)")
       ->capture_default_str();
   cmd->add_option("--heartbeat-ms", args->heartbeat_ms, "Swarm: heartbeat period")->capture_default_str();

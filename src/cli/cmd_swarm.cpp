@@ -94,6 +94,8 @@ void register_swarm(CLI::App& app) {
   cmd = app.add_subcommand("join", "Join a swarm as a worker; the scheduler assigns its layers");
   add_swarm_options(cmd, *join);
   cmd->add_option("--peer", join->peers, "host:p2p-port of any node of the swarm")->required();
+  cmd->add_flag("--no-worker", [join](int64_t) { join->worker = false; },
+                "Hold no layers: only relay (with --relay) or serve the API (with --port)");
   auto* port = cmd->add_option("--port", join->port, "Also serve the HTTP API on this port");
   cmd->callback([join, port] {
     join->api = port->count() > 0;

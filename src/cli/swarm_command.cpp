@@ -74,7 +74,7 @@ void add_swarm_options(CLI::App* cmd, SwarmArgs& a) {
   cmd->add_option("--host", a.host, "Address to bind (API and peer service)")->capture_default_str();
   cmd->add_option("--p2p-port", a.p2p_port, "Peer port: gRPC over TCP and the DHT over UDP (0: any free port)")
       ->capture_default_str();
-  add_advertise_option(cmd, a.advertise);
+  add_reach_options(cmd, a.reach);
   cmd->add_option("-t,--threads", a.threads, "Compute threads (0 = all cores)")->capture_default_str();
   cmd->add_option("-c,--ctx", a.ctx, "Context size per request (capped by the model's)")->capture_default_str();
   cmd->add_option("--kv-cache-tokens", a.kv_cache_tokens, "KV cache positions of this node's stage")->capture_default_str();
@@ -96,10 +96,15 @@ void add_swarm_options(CLI::App* cmd, SwarmArgs& a) {
   add_verify_options(cmd, a.verify);
 }
 
-void add_advertise_option(CLI::App* cmd, std::string& advertise) {
-  cmd->add_option("--advertise", advertise,
+void add_reach_options(CLI::App* cmd, ReachArgs& reach) {
+  cmd->add_option("--advertise", reach.advertise,
                   "HOST:PORT peers dial to reach this node's peer port, when it differs from --host:--p2p-port "
-                  "(port forwarding, containers, a proxy)");
+                  "(port forwarding, containers, a proxy); repeat for several, preferred first");
+  cmd->add_flag("--no-inbound", reach.no_inbound,
+                "Accept no connections from peers (behind NAT or a firewall): dial out to reachable nodes and be "
+                "reached through them (needs --peer)");
+  cmd->add_flag("--relay", reach.relay,
+                "Relay frames for nodes that accept no connections without the default cap of 10 Mbit/s");
 }
 
 void add_verify_options(CLI::App* cmd, VerifyArgs& a) {
@@ -142,11 +147,20 @@ void run_swarm_node(const SwarmArgs& args) {
   config.model_path = args.model;
   config.host = args.host;
   config.p2p_port = args.p2p_port;
-  if (!args.advertise.empty()) {
-    const swarm::HostPort advertised = swarm::parse_host_port(args.advertise);
-    if (advertised.port <= 0) fail("--advertise {} needs the port peers dial", args.advertise);
-    config.advertise = args.advertise;
+  for (const std::string& a : args.reach.advertise) {
+    try {
+      swarm::parse_host_port(a);
+    } catch (const Error& e) {
+      fail("--advertise {}: {}", a, e.what());
+    }
   }
+  if (args.reach.advertise.size() > 8) fail("--advertise: at most 8 addresses");
+  if (args.reach.no_inbound && !args.reach.advertise.empty()) fail("--no-inbound and --advertise exclude each other");
+  if (args.reach.no_inbound && args.peers.empty()) fail("--no-inbound needs --peer: a node it can dial out to");
+  if (args.reach.no_inbound && args.reach.relay) fail("--relay needs inbound connections (not with --no-inbound)");
+  config.advertise = args.reach.advertise;
+  config.no_inbound = args.reach.no_inbound;
+  config.relay = args.reach.relay;
   config.peers = args.peers;
   config.worker = args.worker;
   config.layers = parse_layers(args.layers);

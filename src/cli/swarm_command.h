@@ -19,13 +19,20 @@ struct VerifyArgs {
   std::string fault_model;
 };
 
+// How peers reach a node: --advertise (several), --no-inbound, --relay.
+struct ReachArgs {
+  std::vector<std::string> advertise;  // HOST:PORT peers dial, preferred first
+  bool no_inbound = false;             // no listening peer socket: reached through the nodes it attaches to
+  bool relay = false;                  // relays for attached nodes without the default bandwidth cap
+};
+
 struct SwarmArgs {
   std::string model;
   std::string host = "127.0.0.1";
   int port = 8000;                 // HTTP API
   bool api = true;                 // serve the API (and be a request head)
   int p2p_port = 7000;
-  std::string advertise;           // --advertise HOST:PORT
+  ReachArgs reach;
   std::vector<std::string> peers;
   bool worker = true;
   std::string layers;              // "B:E" pinned by hand
@@ -56,8 +63,8 @@ struct SwarmArgs {
 void add_swarm_options(CLI::App* cmd, SwarmArgs& args);
 // --credentials DIR and --open (also for `status`, which takes --credentials only).
 void add_trust_options(CLI::App* cmd, std::string& credentials, bool& open);
-// --advertise HOST:PORT (run, join, serve --layers).
-void add_advertise_option(CLI::App* cmd, std::string& advertise);
+// --advertise HOST:PORT, --no-inbound, --relay (run, join, serve --layers).
+void add_reach_options(CLI::App* cmd, ReachArgs& reach);
 // --verify-rate and the --fault test aid (every command that starts a swarm node).
 void add_verify_options(CLI::App* cmd, VerifyArgs& args);
 // Runs the node until SIGINT / SIGTERM, then leaves the swarm gracefully.

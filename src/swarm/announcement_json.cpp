@@ -8,13 +8,14 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "swarm/host_port.h"
+#include "swarm/peer_address.h"
 
 namespace px::swarm {
 namespace {
 
 using nlohmann::json;
 
+constexpr size_t kMaxListedAddresses = 8;  // NodeAnnouncement::addresses
 constexpr std::array<std::string_view, 5> kStates = {"joining", "loading", "ready", "draining", "leaving"};
 
 void check_length(std::string_view field, const std::string& value) {
@@ -25,7 +26,7 @@ void check_length(std::string_view field, const std::string& value) {
 void check_address(std::string_view field, const std::string& value) {
   check_length(field, value);
   try {
-    parse_host_port(value);
+    parse_peer_address(value);
   } catch (const Error& e) {
     fail("announcement: {}: {}", field, e.what());
   }
@@ -80,6 +81,17 @@ class Members {
     if (!value.is_number()) fail("announcement: '{}' must be a number", name);
     return value.get<double>();
   }
+  bool has(const char* name) const { return object_.contains(name); }
+  std::vector<std::string> strings(const char* name, size_t max) const {
+    const json& value = get(name);
+    if (!value.is_array() || value.size() > max) fail("announcement: '{}' must be an array of at most {} strings", name, max);
+    std::vector<std::string> out;
+    for (const json& item : value) {
+      if (!item.is_string()) fail("announcement: '{}' must hold strings", name);
+      out.push_back(item.get<std::string>());
+    }
+    return out;
+  }
   bool boolean(const char* name) const {
     const json& value = get(name);
     if (!value.is_boolean()) fail("announcement: '{}' must be true or false", name);
@@ -113,6 +125,9 @@ void validate_announcement(const NodeAnnouncement& a) {
   check_measure("free_memory", a.free_memory);
   if (!(a.load >= 0 && a.load <= 1)) fail("announcement: load must be in [0, 1]");
   if (a.free_kv_tokens < 0) fail("announcement: free_kv_tokens must be >= 0");
+  if (a.addresses.size() > kMaxListedAddresses)
+    fail("announcement: {} addresses, over the limit of {}", a.addresses.size(), kMaxListedAddresses);
+  for (const std::string& address : a.addresses) check_address("addresses", address);
 }
 
 std::string announcement_to_json(const NodeAnnouncement& a) {
@@ -133,6 +148,8 @@ std::string announcement_to_json(const NodeAnnouncement& a) {
       {"load", a.load},
       {"free_kv_tokens", a.free_kv_tokens},
       {"sequence", a.sequence},
+      {"addresses", a.addresses},
+      {"relay", a.relay},
   };
   std::string text = object.dump();
   // Only reachable when the limits above grow without this one.
@@ -166,6 +183,9 @@ NodeAnnouncement announcement_from_json(std::string_view text) {
   a.load = m.number("load");
   a.free_kv_tokens = m.integer64("free_kv_tokens");
   a.sequence = m.unsigned64("sequence");
+  // Absent from the announcements of nodes older than relaying.
+  if (m.has("addresses")) a.addresses = m.strings("addresses", kMaxListedAddresses);
+  if (m.has("relay")) a.relay = m.boolean("relay");
   validate_announcement(a);
   return a;
 }

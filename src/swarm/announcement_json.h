@@ -10,7 +10,7 @@
 
 namespace px::swarm {
 
-inline constexpr size_t kMaxAnnouncementBytes = 4096;  // the whole JSON text
+inline constexpr size_t kMaxAnnouncementBytes = 8192;  // the whole JSON text
 inline constexpr size_t kMaxAnnouncementString = 256;  // each string field
 inline constexpr int kMaxAnnouncedLayers = 4096;
 

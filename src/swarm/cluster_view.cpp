@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "swarm/peer_address.h"
+
 namespace px::swarm {
 namespace {
 
@@ -68,9 +70,12 @@ void ClusterView::update(const NodeAnnouncement& node, bool direct) {
   }
   auto it = peers_.find(node.node_id);
   if (it == peers_.end()) {
-    peers_.emplace(node.node_id, Peer{node, now});
+    Peer fresh{node, now};
+    if (direct) fresh.heard_direct = now;
+    peers_.emplace(node.node_id, std::move(fresh));
     return;
   }
+  if (direct) it->second.heard_direct = now;
   if (node.sequence <= it->second.node.sequence) return;
   const NodeAnnouncement& before = it->second.node;
   // A refused route is believed again once the peer itself says where it stands, or once its
@@ -136,7 +141,9 @@ std::optional<NodeAnnouncement> ClusterView::find_by_address(const std::string& 
   std::lock_guard lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
   for (const auto& [id, p] : peers_) {
-    if (p.node.address == address && is_live(p, now)) return p.node;
+    if (!is_live(p, now)) continue;
+    const std::vector<std::string> all = announced_addresses(p.node);
+    if (std::find(all.begin(), all.end(), address) != all.end()) return p.node;
   }
   return std::nullopt;
 }
@@ -149,6 +156,8 @@ std::optional<ChosenRoute> ClusterView::choose_route(const std::vector<std::stri
   for (const auto& [id, p] : peers_) {
     if (!is_live(p, now) || p.stale || p.node.state != "ready" || p.node.layer_end <= p.node.layer_begin) continue;
     if (std::find(avoid.begin(), avoid.end(), id) != avoid.end()) continue;
+    // Not one of its addresses reachable from here: its heartbeats arrive, nothing else would.
+    if (id != config_.self_id && address_from_locked(p.node, config_.self_id, nullptr).empty()) continue;
     ready.push_back(p.node);
     in_flight.push_back(p.in_flight);
   }
@@ -175,7 +184,23 @@ std::optional<ChosenRoute> ClusterView::choose_route(const std::vector<std::stri
   if (!route) return std::nullopt;
   ChosenRoute chosen;
   chosen.cost_seconds = route->cost_seconds;
-  for (size_t i : route->stages) chosen.stages.push_back(ready[i]);
+  // Each stage as its upstream reaches it, the head as the last stage reaches it.
+  std::string upstream = config_.self_id;
+  auto reach = [&](const NodeAnnouncement& target, const std::string& sender) {
+    std::string relay;
+    std::string address = address_from_locked(target, sender, &relay);
+    if (!relay.empty() && relay != sender &&
+        std::find(chosen.relay_ids.begin(), chosen.relay_ids.end(), relay) == chosen.relay_ids.end()) {
+      chosen.relay_ids.push_back(relay);
+    }
+    return address.empty() ? target.address : address;
+  };
+  for (size_t i : route->stages) {
+    chosen.stages.push_back(ready[i]);
+    chosen.stages.back().address = reach(ready[i], upstream);
+    upstream = ready[i].node_id;
+  }
+  if (auto self = peers_.find(config_.self_id); self != peers_.end()) chosen.head_address = reach(self->second.node, upstream);
   return chosen;
 }
 
@@ -208,13 +233,20 @@ nlohmann::json ClusterView::to_json() const {
   out["nodes"] = nlohmann::json::array();
   for (const NodeAnnouncement& n : nodes) {
     double rtt = -1;
+    nlohmann::json unreachable = nlohmann::json::array();
     {
       std::lock_guard lock(mutex_);
       auto it = peers_.find(n.node_id);
-      if (it != peers_.end()) rtt = it->second.rtt_seconds;
+      if (it != peers_.end()) {
+        rtt = it->second.rtt_seconds;
+        for (const auto& [address, why] : it->second.unreachable) unreachable.push_back({{"address", address}, {"error", why}});
+      }
     }
     out["nodes"].push_back({{"id", n.node_id},
                             {"address", n.address},
+                            {"addresses", announced_addresses(n)},
+                            {"relay", n.relay},
+                            {"unreachable", unreachable},
                             {"api_address", n.api_address},
                             {"layers", {n.layer_begin, n.layer_end}},
                             {"state", n.state},

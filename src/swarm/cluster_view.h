@@ -23,12 +23,16 @@ struct ClusterViewConfig {
   int n_layers = 0;
   std::chrono::milliseconds expire_after{5000};       // a peer not heard from for this long is gone
   int max_running_per_stage = 16;                     // in-flight requests that saturate a stage
+  std::string self_id;                                // this node (its announcement is in the view too)
 };
 
-// A chosen pipeline: the peers in layer order.
+// A chosen pipeline: the peers in layer order, each stage's `address` the one its upstream
+// (this node for the first) sends to (address_from).
 struct ChosenRoute {
   std::vector<NodeAnnouncement> stages;
   double cost_seconds = 0;
+  std::string head_address;             // where the last stage sends tokens: this node, as it reaches it
+  std::vector<std::string> relay_ids;   // the nodes that relay for the route (their failure breaks it)
 };
 
 class ClusterView {
@@ -58,6 +62,19 @@ class ClusterView {
   std::optional<NodeAnnouncement> find(const std::string& node_id) const;
   std::optional<NodeAnnouncement> find_by_address(const std::string& address) const;
 
+  // Reaching peers (cluster_view_addresses.cpp). The address `sender_id` should send to
+  // `target` at: one through the sender itself when the target is attached there (a reverse
+  // link, no extra hop), else the first it announces that this node has not found unreachable
+  // and whose relay (for a relayed one) is live; "" when none.
+  std::string address_from(const NodeAnnouncement& target, const std::string& sender_id) const;
+  // This node failed to reach `node_id` at `address` while the peer is alive (its heartbeats
+  // arrive): routes and heartbeats avoid that address until a heartbeat there succeeds.
+  void mark_unreachable(const std::string& node_id, const std::string& address, const std::string& why);
+  void mark_reachable(const std::string& node_id, const std::string& address);
+  std::vector<std::string> unreachable_addresses(const std::string& node_id) const;
+  // When the peer was last heard from itself (a heartbeat it sent or answered); epoch if never.
+  std::chrono::steady_clock::time_point heard_directly(const std::string& node_id) const;
+
   // The cheapest chain of ready stages covering every layer, counting what this node already
   // has in flight on each and the round trips from this node to the first stage and from the
   // last one back; nullopt when none covers the model. Equal replicas share the traffic: a
@@ -80,6 +97,8 @@ class ClusterView {
     int in_flight = 0;         // this node's requests through the peer
     int64_t routed = 0;        // this node's requests ever routed through the peer
     bool stale = false;        // a stage refused a route built on this announcement
+    std::chrono::steady_clock::time_point heard_direct{};
+    std::map<std::string, std::string> unreachable;  // address -> why this node could not reach it
   };
   struct RecentRoute {
     RequestId request;
@@ -87,6 +106,11 @@ class ClusterView {
     std::chrono::system_clock::time_point at;
   };
   bool is_live(const Peer& peer, std::chrono::steady_clock::time_point now) const;
+  // address_from with mutex_ held; `relay_id` gets the relaying node's id for a relayed address.
+  std::string address_from_locked(const NodeAnnouncement& target, const std::string& sender_id,
+                                  std::string* relay_id) const;
+  // A live peer announcing `address` among its addresses (null: none).
+  const Peer* peer_at_locked(const std::string& address, std::chrono::steady_clock::time_point now) const;
 
   ClusterViewConfig config_;
   mutable std::mutex mutex_;

@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "proto/parallax.grpc.pb.h"
+#include "swarm/peer_address.h"
 #include "swarm/peer_channel.h"
 #include "swarm/peer_tls.h"
 #include "swarm/wire_codec.h"
@@ -14,8 +15,10 @@ namespace px::swarm {
 struct PeerClient::Impl {
   Impl(std::string address_in, std::shared_ptr<const PeerTls> tls_in, int max_message_bytes)
       : address(std::move(address_in)),
+        relay_to(relay_target(address)),
         tls(std::move(tls_in)),
-        stub(v1::Peer::NewStub(open_peer_channel(address, {max_message_bytes, std::chrono::milliseconds(2000), tls}))) {}
+        stub(v1::Peer::NewStub(
+            open_peer_channel(dial_address(address), {max_message_bytes, std::chrono::milliseconds(2000), tls}))) {}
 
   // One unary call with a deadline; a failed call becomes a px::Error naming `rpc` and the peer.
   template <typename Request, typename Reply>
@@ -24,6 +27,7 @@ struct PeerClient::Impl {
             Reply& reply) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + timeout);
+    if (!relay_to.empty()) context.AddMetadata(kRelayToMetadata, relay_to);
     const grpc::Status status = (stub.get()->*method)(&context, request, &reply);
     if (status.ok()) return;
     // gRPC reports a refused handshake as a failed connection; say what this side refused.
@@ -43,6 +47,7 @@ struct PeerClient::Impl {
   }
 
   const std::string address;
+  const std::string relay_to;  // a relayed address: the node the one dialled passes the calls to
   const std::shared_ptr<const PeerTls> tls;
   const std::unique_ptr<v1::Peer::Stub> stub;
 };
@@ -64,7 +69,12 @@ HeartbeatResult PeerClient::heartbeat(const NodeAnnouncement& self, std::chrono:
   const std::chrono::duration<double> rtt = std::chrono::steady_clock::now() - start;
   return impl_->checked("heartbeat", [&] {
     if (!reply.has_node()) fail("no announcement");
-    return HeartbeatResult{wire::decode(reply.node()), reply.received_unix_micros(), rtt.count()};
+    HeartbeatResult result{wire::decode(reply.node()), reply.received_unix_micros(), rtt.count(), {}};
+    for (const std::string& a : reply.unreachable()) {
+      if (result.unreachable.size() == wire::kMaxAnnouncedAddresses) break;
+      result.unreachable.push_back(wire::wire_text(a, wire::kMaxAddressLength));
+    }
+    return result;
   });
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "swarm/peer_limits.h"
 #include "swarm/pipeline_messages.h"
@@ -18,10 +19,12 @@ struct HeartbeatResult {
   NodeAnnouncement node;              // the peer's announcement
   int64_t received_unix_micros = 0;   // the peer's wall clock when the heartbeat arrived
   double rtt_seconds = 0;             // measured here, on a monotonic clock
+  std::vector<std::string> unreachable;  // addresses of this node the peer failed to reach
 };
 
 class PeerClient {
  public:
+  // `address`: host:port, or <node id>@host:port (through the node there; swarm/peer_address.h).
   // `tls` null: plaintext (an open or local swarm).
   explicit PeerClient(std::string address, std::shared_ptr<const PeerTls> tls = nullptr,
                       int max_message_bytes = kDefaultMaxMessageBytes);

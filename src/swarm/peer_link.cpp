@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "proto/parallax.grpc.pb.h"
+#include "swarm/peer_address.h"
 #include "swarm/peer_channel.h"
 #include "swarm/wire_codec.h"
 
@@ -60,7 +61,8 @@ struct PeerLink::Impl {
   Impl(std::string address_in, PeerLinkOptions options_in)
       : address(std::move(address_in)),
         options(std::move(options_in)),
-        channel(open_peer_channel(address, {options.max_message_bytes, options.max_backoff, options.tls})),
+        relay_to(relay_target(address)),
+        channel(open_peer_channel(dial_address(address), {options.max_message_bytes, options.max_backoff, options.tls})),
         stub(v1::Peer::NewStub(channel)),
         backoff(options.min_backoff) {}
 
@@ -76,6 +78,7 @@ struct PeerLink::Impl {
 
   const std::string address;
   const PeerLinkOptions options;
+  const std::string relay_to;  // a relayed address: the node the one dialled passes the frames to
   const std::shared_ptr<grpc::Channel> channel;
   const std::unique_ptr<v1::Peer::Stub> stub;
 
@@ -174,6 +177,7 @@ void PeerLink::Impl::open_stream() {
     return;
   }
   auto fresh = std::make_unique<Live>();
+  if (!relay_to.empty()) fresh->context.AddMetadata(kRelayToMetadata, relay_to);
   fresh->io = stub->Pipeline(&fresh->context);
   {
     std::lock_guard lock(mutex);

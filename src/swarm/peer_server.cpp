@@ -4,67 +4,55 @@
 #include <grpcpp/resource_quota.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
+#include <thread>
 
 #include "core/clock.h"
 #include "core/error.h"
 #include "proto/parallax.grpc.pb.h"
+#include "swarm/peer_address.h"
+#include "swarm/peer_calls.h"
 #include "swarm/peer_channel.h"
 #include "swarm/peer_tls.h"
+#include "swarm/relay_hub.h"
 #include "swarm/wire_codec.h"
 
 namespace px::swarm {
 namespace {
 
-// Input that failed validation (as opposed to a handler that failed on valid input).
-class Rejected : public Error {
- public:
-  using Error::Error;
-};
-
-template <typename Decode>
-auto validated(Decode&& decode) -> decltype(decode()) {
-  try {
-    return decode();
-  } catch (const std::exception& e) {
-    throw Rejected(e.what());
-  }
+// The node a stream or call is for, when it came to be relayed ("" otherwise).
+std::string relay_to(const grpc::ServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  const auto found = metadata.find(kRelayToMetadata);
+  if (found == metadata.end()) return {};
+  return std::string(found->second.data(), found->second.size());
 }
 
-// Runs one unary call's body and turns whatever it throws into a status, so neither hostile
-// input nor a failing handler can escape into gRPC's threads.
-template <typename Body>
-grpc::Status guarded(const char* rpc, const grpc::ServerContext& context, Body&& body) {
-  try {
-    body();
-    return grpc::Status::OK;
-  } catch (const Rejected& e) {
-    spdlog::warn("peer service: rejected {} from {}: {}", rpc, context.peer(), e.what());
-    return {grpc::StatusCode::INVALID_ARGUMENT, wire::wire_text(e.what())};
-  } catch (const std::exception& e) {
-    spdlog::warn("peer service: {} from {} failed: {}", rpc, context.peer(), e.what());
-    return {grpc::StatusCode::INTERNAL, wire::wire_text(e.what())};
-  } catch (...) {
-    spdlog::warn("peer service: {} from {} failed with an unknown exception", rpc, context.peer());
-    return {grpc::StatusCode::INTERNAL, "unknown exception"};
-  }
-}
+// How long a relayed frame may wait for room before the sender's stream is ended.
+constexpr std::chrono::seconds kRelayWait{10};
 
 }  // namespace
 
 class PeerServer::Service final : public v1::Peer::Service {
  public:
-  Service(PeerHandler& handler, std::shared_ptr<const PeerTls> tls) : handler_(handler), tls_(std::move(tls)) {}
+  Service(PeerHandler& handler, std::shared_ptr<const PeerTls> tls, RelayHubOptions relay)
+      : handler_(handler), tls_(std::move(tls)), hub_(relay) {}
 
   grpc::Status Pipeline(grpc::ServerContext* context,
                         grpc::ServerReaderWriter<v1::PipelineAck, v1::PipelineFrame>* stream) override {
     if (grpc::Status refused = authorize("pipeline", *context); !refused.ok()) return refused;
     if (!register_stream(context)) return {grpc::StatusCode::UNAVAILABLE, "the peer service is shutting down"};
+    if (const std::string to = relay_to(*context); !to.empty()) {
+      grpc::Status status = relay_stream(*context, to, *stream);
+      unregister_stream(context);
+      return status;
+    }
     v1::PipelineFrame frame;
     uint64_t received = 0;
     while (stream->Read(&frame)) {
       ++received;
-      const std::string error = deliver(frame);
+      const std::string error = deliver_frame(handler_, frame);
       if (error.empty()) continue;
       spdlog::warn("peer service: dropped pipeline frame {} from {}: {}", received, context->peer(), error);
       v1::PipelineAck ack;
@@ -80,54 +68,80 @@ class PeerServer::Service final : public v1::Peer::Service {
                          v1::HeartbeatReply* reply) override {
     const int64_t received = unix_micros();
     if (grpc::Status refused = authorize("heartbeat", *context); !refused.ok()) return refused;
-    return guarded("heartbeat", *context, [&] {
-      const NodeAnnouncement from = validated([&] {
-        if (!request->has_node()) fail("heartbeat without the sender's announcement");
-        return wire::decode(request->node());
-      });
-      wire::encode(handler_.on_heartbeat(from), *reply->mutable_node());
-      reply->set_received_unix_micros(received);
-    });
+    if (const std::string to = relay_to(*context); !to.empty()) return relay_call(*context, to, "Heartbeat", *request, *reply);
+    return serve_heartbeat(handler_, *request, *reply, received, context->peer());
   }
 
   grpc::Status Assign(grpc::ServerContext* context, const v1::Assignment* request, v1::AssignReply* reply) override {
     if (grpc::Status refused = authorize("assign", *context); !refused.ok()) return refused;
-    return guarded("assign", *context, [&] {
-      const Assignment assignment = validated([&] { return wire::decode(*request); });
-      wire::encode(handler_.on_assign(assignment), *reply);
-    });
+    if (const std::string to = relay_to(*context); !to.empty()) return relay_call(*context, to, "Assign", *request, *reply);
+    return serve_assign(handler_, *request, *reply, context->peer());
   }
 
-  grpc::Status Abort(grpc::ServerContext* context, const v1::AbortRequest* request, v1::Empty*) override {
+  grpc::Status Abort(grpc::ServerContext* context, const v1::AbortRequest* request, v1::Empty* reply) override {
     if (grpc::Status refused = authorize("abort", *context); !refused.ok()) return refused;
-    return guarded("abort", *context, [&] { handler_.on_abort(request->request()); });
+    if (const std::string to = relay_to(*context); !to.empty()) return relay_call(*context, to, "Abort", *request, *reply);
+    return serve_abort(handler_, *request, context->peer());
   }
 
   grpc::Status Join(grpc::ServerContext* context, const v1::NodeAnnouncement* request, v1::JoinReply* reply) override {
     if (grpc::Status refused = authorize("join", *context); !refused.ok()) return refused;
-    return guarded("join", *context, [&] {
-      const NodeAnnouncement node = validated([&] { return wire::decode(*request); });
-      wire::encode(handler_.on_join(node), *reply);
-    });
+    if (const std::string to = relay_to(*context); !to.empty()) return relay_call(*context, to, "Join", *request, *reply);
+    return serve_join(handler_, *request, *reply, context->peer());
   }
 
-  grpc::Status Cluster(grpc::ServerContext* context, const v1::Empty*, v1::ClusterReply* reply) override {
-    // Sanitized like every text this node sends: invalid UTF-8 would make the reply unparseable.
+  grpc::Status Cluster(grpc::ServerContext* context, const v1::Empty* request, v1::ClusterReply* reply) override {
     if (grpc::Status refused = authorize("cluster", *context); !refused.ok()) return refused;
-    return guarded("cluster", *context, [&] { reply->set_json(wire::wire_text(handler_.on_cluster(), SIZE_MAX)); });
+    if (const std::string to = relay_to(*context); !to.empty()) return relay_call(*context, to, "Cluster", *request, *reply);
+    return serve_cluster(handler_, *reply, context->peer());
   }
 
   grpc::Status Revoke(grpc::ServerContext* context, const v1::RevocationNotice* request,
                       v1::RevocationReply* reply) override {
     if (grpc::Status refused = authorize("revoke", *context); !refused.ok()) return refused;
-    return guarded("revoke", *context, [&] {
-      const std::string list = validated([&] {
-        if (request->list().size() > wire::kMaxRevocationListLength) fail("revocation list too long");
-        return request->list();
-      });
-      wire::encode(handler_.on_revocations(list), *reply);
-    });
+    if (const std::string to = relay_to(*context); !to.empty()) return relay_call(*context, to, "Revoke", *request, *reply);
+    return serve_revoke(handler_, *request, *reply, context->peer());
   }
+
+  // A node that accepts no connections keeps this open; frames and calls for it go down it.
+  grpc::Status Attach(grpc::ServerContext* context, grpc::ServerReaderWriter<v1::AttachDown, v1::AttachUp>* stream) override {
+    if (grpc::Status refused = authorize("attach", *context); !refused.ok()) return refused;
+    v1::AttachUp up;
+    if (!stream->Read(&up) || !up.has_hello()) return {grpc::StatusCode::INVALID_ARGUMENT, "attach: expected a hello first"};
+    const std::string node_id = up.hello().node_id();
+    if (!is_node_id(node_id)) return {grpc::StatusCode::INVALID_ARGUMENT, "attach: the node id must be 16 hex digits"};
+    if (!register_stream(context)) return {grpc::StatusCode::UNAVAILABLE, "the peer service is shutting down"};
+    const std::shared_ptr<RelayHub::Session> session = hub_.attach(node_id);
+    if (!session) {
+      unregister_stream(context);
+      return {grpc::StatusCode::RESOURCE_EXHAUSTED, "attach: this node relays for as many nodes as it takes"};
+    }
+    spdlog::info("peer service: node {} attached from {}", node_id, context->peer());
+    // The attached node's answers, read beside the writes below.
+    std::thread reader([&] {
+      v1::AttachUp answer;
+      while (stream->Read(&answer)) {
+        if (answer.has_reply()) session->answer(answer.reply());
+      }
+      hub_.detach(session);
+    });
+    v1::AttachDown down;
+    while (!context->IsCancelled()) {
+      if (!session->next(down, std::chrono::milliseconds(200))) {
+        if (session->closed()) break;
+        continue;
+      }
+      if (!stream->Write(down)) break;
+    }
+    context->TryCancel();  // ends the reader's Read
+    reader.join();
+    hub_.detach(session);
+    unregister_stream(context);
+    spdlog::info("peer service: node {} detached", node_id);
+    return grpc::Status::OK;
+  }
+
+  RelayHub& hub() { return hub_; }
 
   size_t drop_refused_streams() {
     if (!tls_) return 0;
@@ -151,24 +165,6 @@ class PeerServer::Service final : public v1::Peer::Service {
   }
 
  private:
-  // Decodes a frame and hands it to the handler; returns why it was dropped, or "".
-  std::string deliver(const v1::PipelineFrame& frame) {
-    PipelineMessage message;
-    try {
-      message = wire::decode(frame);
-    } catch (const std::exception& e) {
-      return fmt::format("invalid frame: {}", e.what());
-    }
-    try {
-      handler_.on_pipeline(std::move(message));
-    } catch (const std::exception& e) {
-      return fmt::format("the receiver failed on the frame: {}", e.what());
-    } catch (...) {
-      return "the receiver failed on the frame with an unknown exception";
-    }
-    return {};
-  }
-
   bool register_stream(grpc::ServerContext* context) {
     std::lock_guard lock(mutex_);
     if (stopping_) return false;
@@ -197,8 +193,38 @@ class PeerServer::Service final : public v1::Peer::Service {
     return {grpc::StatusCode::PERMISSION_DENIED, wire::wire_text(refusal)};
   }
 
+  // Frames of a stream sent to "<node id>@<this node>", passed to that node's attach stream.
+  grpc::Status relay_stream(grpc::ServerContext& context, const std::string& node_id,
+                            grpc::ServerReaderWriter<v1::PipelineAck, v1::PipelineFrame>& stream) {
+    if (!hub_.attached(node_id)) {
+      return {grpc::StatusCode::UNAVAILABLE, wire::wire_text("node " + node_id + " is not attached to this relay")};
+    }
+    v1::PipelineFrame frame;
+    while (stream.Read(&frame)) {
+      if (!hub_.forward(node_id, std::move(frame), /*shared=*/true, kRelayWait)) {
+        // Gone, or stuck: the sender sees its stream end and reconnects (or its head reroutes).
+        return {grpc::StatusCode::UNAVAILABLE, wire::wire_text("node " + node_id + " is no longer reachable through this relay")};
+      }
+      frame = v1::PipelineFrame();
+    }
+    return grpc::Status::OK;
+  }
+
+  template <typename Request, typename Reply>
+  grpc::Status relay_call(const grpc::ServerContext& context, const std::string& node_id, const char* method,
+                          const Request& request, Reply& reply) {
+    const auto left = context.deadline() - std::chrono::system_clock::now();
+    const auto timeout = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(left),
+                                    std::chrono::milliseconds(1), std::chrono::milliseconds(30000));
+    std::string answer;
+    grpc::Status status = hub_.call(node_id, method, request.SerializeAsString(), timeout, answer);
+    if (status.ok() && !reply.ParseFromString(answer)) return {grpc::StatusCode::INTERNAL, "the relayed reply does not parse"};
+    return status;
+  }
+
   PeerHandler& handler_;
   const std::shared_ptr<const PeerTls> tls_;
+  RelayHub hub_;
   std::mutex mutex_;
   bool stopping_ = false;
   std::set<grpc::ServerContext*> streams_;  // open Pipeline calls, valid until unregistered
@@ -211,7 +237,7 @@ std::string join_host_port(const std::string& host, int port) {
 }
 
 PeerServer::PeerServer(PeerHandler& handler, PeerServerOptions options)
-    : options_(std::move(options)), service_(std::make_unique<Service>(handler, options_.tls)) {
+    : options_(std::move(options)), service_(std::make_unique<Service>(handler, options_.tls, options_.relay)) {
   if (options_.port < 0 || options_.port > 65535) fail("peer service: port {} is out of range [0, 65535]", options_.port);
   const std::string listen = join_host_port(options_.host, options_.port);
   if (options_.tls) route_grpc_logs();
@@ -237,9 +263,12 @@ size_t PeerServer::drop_refused_streams() { return service_->drop_refused_stream
 
 std::string PeerServer::address() const { return join_host_port(options_.host, port_); }
 
+RelayHub& PeerServer::relay_hub() { return service_->hub(); }
+
 void PeerServer::shutdown() {
   std::lock_guard lock(shutdown_mutex_);
   if (!server_) return;
+  service_->hub().stop();
   service_->stop_streams();
   server_->Shutdown(std::chrono::system_clock::now() + options_.shutdown_grace);
   server_->Wait();

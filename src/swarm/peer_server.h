@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "swarm/peer_limits.h"
 #include "swarm/pipeline_messages.h"
@@ -46,9 +47,20 @@ class PeerHandler {
   virtual RevocationReplyData on_revocations(const std::string& list) {
     return {false, "this node is not in a private swarm"};
   }
+  // Addresses of node `node_id` this node failed to reach, told to it in the heartbeat reply
+  // (how a node learns that its announced address does not work).
+  virtual std::vector<std::string> unreachable_at(const std::string& node_id) { return {}; }
 };
 
 class PeerTls;
+class RelayHub;
+
+// What this node relays for nodes attached to it (swarm/relay_hub.h).
+struct RelayHubOptions {
+  double shared_bytes_per_second = 0;   // the cap on frames from other nodes; 0: none
+  size_t max_queued_frames = 512;       // per attached node
+  size_t max_attached = 256;
+};
 
 struct PeerServerOptions {
   std::string host = "0.0.0.0";
@@ -59,6 +71,8 @@ struct PeerServerOptions {
   // Private swarms: mutual TLS, and every call's peer checked against the revocation list.
   // Null: plaintext, anyone who reaches the port may call.
   std::shared_ptr<const PeerTls> tls;
+  // Nodes that accept no connections attach to this one (swarm/relay_hub.h).
+  RelayHubOptions relay;
 };
 
 class PeerServer {
@@ -83,6 +97,9 @@ class PeerServer {
   // Ends the open Pipeline streams whose peer's credential no longer passes (after a revocation);
   // returns how many. Their calls from then on are refused too.
   size_t drop_refused_streams();
+
+  // The nodes attached here and what waits to go to them.
+  RelayHub& relay_hub();
 
  private:
   class Service;

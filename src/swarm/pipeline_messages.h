@@ -85,6 +85,10 @@ struct NodeAnnouncement {
   double load = 0;                   // 0 idle .. 1 saturated
   int64_t free_kv_tokens = 0;
   uint64_t sequence = 0;             // grows with every announcement from the node
+  // Every address it is reached at, preferred first (swarm/peer_address.h: "host:port" or
+  // "<node id>@<relay host:port>"); `address` is one of them. Empty: `address` only.
+  std::vector<std::string> addresses;
+  bool relay = false;                // --relay: forwards frames for others without a cap
 };
 
 // Scheduler -> node: hold layers [begin, end) of the model (begin == end: hold nothing).

@@ -344,7 +344,7 @@ void ResultVerifier::start(Job job) {
   setup.sampling.temperature = 0;  // the last stage samples once; nobody reads it
   setup.reuse_prefix = false;      // every row is recomputed and reported
   setup.report_hidden = true;
-  setup.head = config_.self_address;
+  setup.head = route && !route->head_address.empty() ? route->head_address : config_.self_address;
   setup.hops = replay.hops;
   std::vector<int32_t> prompt = replay.tokens;
   {

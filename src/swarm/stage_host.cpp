@@ -78,9 +78,12 @@ std::string StageHost::mismatch(const RouteHop& hop) const {
 }
 
 bool StageHost::learn(const StageRequestSetup& setup) {
-  // This node's hop: the one at its address (a route passes a peer once).
-  const auto self = std::find_if(setup.hops.begin(), setup.hops.end(),
-                                 [&](const RouteHop& h) { return h.address == self_address_; });
+  // This node's hop: the one naming it (a route passes a peer once; it may be reached at any of
+  // its addresses), else the one at its address (a new process there: a stale route).
+  auto self = std::find_if(setup.hops.begin(), setup.hops.end(), [&](const RouteHop& h) { return h.node_id == self_id_; });
+  if (self == setup.hops.end()) {
+    self = std::find_if(setup.hops.begin(), setup.hops.end(), [&](const RouteHop& h) { return h.address == self_address_; });
+  }
   if (self == setup.hops.end()) {
     fail_to_head(setup.head, setup.id, fmt::format("{} is not on the request's route", self_address_));
     return false;
@@ -98,7 +101,7 @@ bool StageHost::learn(const StageRequestSetup& setup) {
 void StageHost::on_open(OpenMessage message) {
   std::shared_lock lock(stage_mutex_);
   const StageRequestSetup& setup = message.setup;
-  if (setup.hops.empty() || setup.hops.front().address != self_address_) {
+  if (setup.hops.empty() || (setup.hops.front().node_id != self_id_ && setup.hops.front().address != self_address_)) {
     fail_to_head(setup.head, setup.id, fmt::format("{} is not the first stage of the request's route", self_address_));
     return;
   }

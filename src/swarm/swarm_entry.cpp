@@ -49,10 +49,13 @@ bool SwarmEntry::try_start(StageRequestSetup& setup, std::vector<int32_t>& token
       r.hops.push_back({stage.address, stage.node_id, stage.layer_begin, stage.layer_end});
       r.node_ids.push_back(stage.node_id);
     }
+    r.relay_ids = route.relay_ids;
     r.first_hop = r.hops.front().address;
     r.first_sampled = int(tokens.size());
     setups.push_back(setup);
     setups.back().hops = r.hops;
+    // Where this route's last stage reaches this head (through a relay when it accepts no connections).
+    setups.back().head = route.head_address.empty() ? config_.self_address : route.head_address;
     f.routes.push_back(std::move(r));
   }
   f.setup = setup;
@@ -281,7 +284,10 @@ void SwarmEntry::peer_failed(const std::string& node_id) {
     std::lock_guard lock(mutex_);
     for (const auto& [id, f] : in_flight_) {
       for (const Route& r : f.routes) {
-        if (std::find(r.node_ids.begin(), r.node_ids.end(), node_id) == r.node_ids.end()) continue;
+        if (std::find(r.node_ids.begin(), r.node_ids.end(), node_id) == r.node_ids.end() &&
+            std::find(r.relay_ids.begin(), r.relay_ids.end(), node_id) == r.relay_ids.end()) {
+          continue;
+        }
         lost.push_back(id);
         break;
       }

@@ -70,6 +70,7 @@ class SwarmEntry : public PipelineEntry {
     RequestId wire = 0;           // the id its stages know the request by
     std::string first_hop;
     std::vector<std::string> node_ids;
+    std::vector<std::string> relay_ids;  // nodes relaying for it: their failure breaks it too
     std::vector<RouteHop> hops;
     double cost_seconds = 0;      // the router's estimate of one token through the route
     int first_sampled = 0;        // the positions its last stage samples start here

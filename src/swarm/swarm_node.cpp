@@ -16,9 +16,11 @@
 #include "swarm/announcement_seal.h"
 #include "swarm/cluster_view.h"
 #include "swarm/discovery.h"
+#include "swarm/peer_address.h"
 #include "swarm/peer_client.h"
 #include "swarm/peer_link.h"
 #include "swarm/peer_tls.h"
+#include "swarm/relay_attachment.h"
 #include "swarm/result_verifier.h"
 #include "swarm/stage_host.h"
 #include "swarm/swarm_credentials.h"
@@ -103,12 +105,18 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
     heartbeat_now_ = true;  // check that peer at once
     loop_wake_.notify_all();
   });
-  PeerServerOptions server_options;
-  server_options.host = config_.host;
-  server_options.port = config_.p2p_port;
-  server_options.tls = tls_;
-  server_ = std::make_unique<PeerServer>(static_cast<PeerHandler&>(*this), server_options);
-  config_.p2p_port = server_->port();
+  if (config_.no_inbound) {
+    if (config_.peers.empty()) fail("a node that accepts no connections (--no-inbound) needs a peer to dial out to");
+  } else {
+    PeerServerOptions server_options;
+    server_options.host = config_.host;
+    server_options.port = config_.p2p_port;
+    server_options.tls = tls_;
+    // Every reachable node relays for the nodes attached to it; only --relay ones without a cap.
+    server_options.relay.shared_bytes_per_second = config_.relay ? 0 : config_.relay_share_bytes_per_second;
+    server_ = std::make_unique<PeerServer>(static_cast<PeerHandler&>(*this), server_options);
+    config_.p2p_port = server_->port();
+  }
   self_address_ = address();
   local_ = std::make_unique<LocalInbox>([this](PipelineMessage message) { on_pipeline(std::move(message)); });
 
@@ -117,6 +125,7 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
   view.n_layers = n_layers_;
   view.expire_after = config_.expire_after;
   view.max_running_per_stage = config_.stage.scheduler.max_running;
+  view.self_id = id_;
   view_ = std::make_unique<ClusterView>(view);
 
   // In an open swarm every stage commits to what it sends on, for the heads' verifiers.
@@ -196,6 +205,9 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
   discovery_->on_change([this] { refresh_from_dht(); });
   announce();
 
+  // Reached only through the nodes it attaches to: the first one before anyone is told of it.
+  if (config_.no_inbound) update_attachments();
+
   // Through the given peers: check they serve the same model and learn them now rather than
   // at the DHT's pace.
   for (const std::string& peer : config_.peers) {
@@ -270,7 +282,15 @@ SwarmNode::~SwarmNode() {
   }
   load_wake_.notify_all();
   for (auto& t : threads_) t.join();
-  server_->shutdown();   // no handler runs after this
+  {
+    std::map<std::string, std::unique_ptr<RelayAttachment>> attachments;
+    {
+      std::lock_guard lock(reach_mutex_);
+      attachments.swap(attachments_);
+    }
+    attachments.clear();  // closes them: no relayed frame or call reaches the handler after this
+  }
+  if (server_) server_->shutdown();   // no handler runs after this
   local_->stop();        // ... nor a message to itself
   if (head_) head_->shutdown();
   verifier_.reset();
@@ -280,11 +300,11 @@ SwarmNode::~SwarmNode() {
   discovery_.reset();
 }
 
-std::string SwarmNode::address() const {
-  return config_.advertise.empty() ? listen_address() : config_.advertise;
-}
+std::string SwarmNode::address() const { return addresses().front(); }
 
-std::string SwarmNode::listen_address() const { return join_host_port(config_.host, config_.p2p_port); }
+std::string SwarmNode::listen_address() const {
+  return config_.no_inbound ? std::string("none") : join_host_port(config_.host, config_.p2p_port);
+}
 
 std::shared_ptr<Engine> SwarmNode::engine() const { return head_; }
 
@@ -293,6 +313,7 @@ std::optional<LayerRange> SwarmNode::layers() const { return stage_ ? stage_->ra
 std::string SwarmNode::cluster_json() const {
   nlohmann::json j = view_->to_json();
   j["self"] = id_;
+  j["reach"] = reach_json();
   if (verifier_) j["verification"] = verifier_->to_json();
   return j.dump();
 }
@@ -301,7 +322,9 @@ NodeAnnouncement SwarmNode::announcement() const {
   NodeAnnouncement a;
   a.node_id = id_;
   a.layers_per_second = layers_per_second_;
-  a.address = address();
+  a.addresses = addresses();
+  a.address = a.addresses.front();
+  a.relay = config_.relay;
   a.api_address = config_.api_address;
   a.model_id = model_id_;
   a.n_layers = n_layers_;
@@ -357,6 +380,7 @@ void SwarmNode::heartbeat_loop() {
     heartbeat_now_ = false;
     lock.unlock();
     if (tls_) apply_revocations();
+    if (config_.no_inbound) update_attachments();
     lock.lock();
     std::vector<NodeAnnouncement> introductions;
     introductions.swap(introductions_);
@@ -371,9 +395,16 @@ void SwarmNode::heartbeat_loop() {
         }
       }
     }
+    ++heartbeat_round_;
     for (const NodeAnnouncement& peer : view_->live()) {
+      std::string target = peer.node_id == id_ ? peer.address : view_->address_from(peer, id_);
+      if (target.empty()) {
+        // None of its addresses reachable from here: try again now and then (a fixed port forward).
+        if (heartbeat_round_ % 8 != 0) continue;
+        target = peer.address;
+      }
       try {
-        const HeartbeatResult hb = client(peer.address)->heartbeat(self, config_.heartbeat_timeout);
+        const HeartbeatResult hb = client(target)->heartbeat(self, config_.heartbeat_timeout);
         if (peer.node_id == id_) {
           view_->set_rtt(id_, hb.rtt_seconds);  // its own stage is reached over gRPC too
           continue;
@@ -389,13 +420,15 @@ void SwarmNode::heartbeat_loop() {
         }
         view_->update(hb.node, /*direct=*/true);
         view_->set_rtt(peer.node_id, hb.rtt_seconds);
+        view_->mark_reachable(peer.node_id, target);
+        reported_unreachable(peer.node_id, hb.unreachable);
         missed_heartbeats_.erase(peer.node_id);
       } catch (const Error& e) {
         if (peer.node_id == id_) continue;
-        if (++missed_heartbeats_[peer.node_id] >= config_.heartbeat_failures) {
-          spdlog::warn("peer {} at {} failed: {}", peer.node_id, peer.address, e.what());
-          missed_heartbeats_.erase(peer.node_id);
-          peer_failed(peer.node_id);
+        Misses& misses = missed_heartbeats_[peer.node_id];
+        if (misses.count++ == 0) misses.first = std::chrono::steady_clock::now();
+        if (misses.count >= config_.heartbeat_failures) {
+          heartbeat_failed(peer, target, e.what());
         } else {
           heartbeat_now_ = true;  // ask again soon rather than a full period later
         }
@@ -410,9 +443,11 @@ void SwarmNode::peer_failed(const std::string& node_id) {
   view_->remove(node_id);
   if (entry_) entry_->peer_failed(node_id);
   if (peer) {
-    links_->remove(peer->address);
-    std::lock_guard lock(clients_mutex_);
-    clients_.erase(peer->address);
+    for (const std::string& address : announced_addresses(*peer)) {
+      links_->remove(address);
+      std::lock_guard lock(clients_mutex_);
+      clients_.erase(address);
+    }
   }
 }
 
@@ -633,7 +668,8 @@ std::string SwarmNode::on_cluster() { return cluster_json(); }
 
 bool SwarmNode::send(const std::string& address, PipelineMessage message) {
   // The head and the stage of one process (`run` with its worker) skip the network.
-  if (address == self_address_) return local_->post(std::move(message));
+  if (address == self_address_ || relay_target(address) == id_) return local_->post(std::move(message));
+  if (const std::optional<bool> sent = send_to_attached(address, message)) return *sent;
   return links_->send(address, std::move(message));
 }
 

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "model/model_digest.h"
 #include "runtime/engine.h"
 #include "runtime/stage_executor.h"
@@ -37,6 +39,7 @@ class Discovery;
 class PeerClient;
 class PeerLinks;
 class PeerTls;
+class RelayAttachment;
 class ResultVerifier;
 class SwarmCredentials;
 class StageHost;
@@ -48,7 +51,13 @@ struct SwarmNodeConfig {
   int p2p_port = 0;                         // gRPC over TCP and the DHT over UDP; 0: any free one
   // host:port peers dial to reach this node, when it differs from host:p2p_port (port
   // forwarding, containers, proxies): announced, put in routes, named as requests' head.
-  std::string advertise;
+  // Several: preferred first.
+  std::vector<std::string> advertise;
+  // No listening peer service: the node attaches to reachable peers (swarm/relay_attachment.h)
+  // and is reached as "<id>@<their address>". Needs `peers`.
+  bool no_inbound = false;
+  bool relay = false;                       // relays for attached nodes without relay_share's cap
+  double relay_share_bytes_per_second = 10e6 / 8;  // what it relays for others otherwise (10 Mbit/s)
   std::vector<std::string> peers;           // host:p2p_port of nodes to join through
   bool worker = true;                       // holds layers
   std::optional<LayerRange> layers;         // a range pinned by hand instead of the scheduler's
@@ -92,8 +101,11 @@ class SwarmNode : private PeerHandler, private MessageSender {
   ~SwarmNode() override;
 
   const std::string& id() const { return id_; }
-  std::string address() const;          // where peers reach it: --advertise, else what it binds
-  std::string listen_address() const;   // what it binds (host:p2p_port)
+  std::string address() const;          // where peers reach it: addresses().front()
+  // Every address it announces, preferred first: --advertise's, else what it binds; with
+  // --no-inbound "<id>@<relay>" for each node it is attached to.
+  std::vector<std::string> addresses() const;
+  std::string listen_address() const;   // what it binds (host:p2p_port); "none" with --no-inbound
   // The request head (null unless config.head).
   std::shared_ptr<Engine> engine() const;
   std::string cluster_json() const;
@@ -112,6 +124,7 @@ class SwarmNode : private PeerHandler, private MessageSender {
   JoinReplyData on_join(const NodeAnnouncement& node) override;
   std::string on_cluster() override;
   RevocationReplyData on_revocations(const std::string& list) override;
+  std::vector<std::string> unreachable_at(const std::string& node_id) override;
   // MessageSender
   bool send(const std::string& address, PipelineMessage message) override;
 
@@ -124,6 +137,17 @@ class SwarmNode : private PeerHandler, private MessageSender {
   // The deterministic rule for who runs allocation (see the .cpp).
   bool should_schedule(const std::vector<NodeAnnouncement>& nodes) const;
   void peer_failed(const std::string& node_id);
+  // Heartbeats to `peer` at `address` failed: dead, or alive (its own heartbeats still arrive)
+  // at an address this node cannot reach (swarm_node_reach.cpp).
+  void heartbeat_failed(const NodeAnnouncement& peer, const std::string& address, const std::string& error);
+  // A peer said which of this node's addresses it cannot reach.
+  void reported_unreachable(const std::string& by, const std::vector<std::string>& addresses);
+  // --no-inbound: keeps an attach stream open to the reachable peers it needs (swarm_node_reach.cpp).
+  void update_attachments();
+  // A message for a node attached to this one, written to its attach stream; nullopt when
+  // `address` is not "<id>@<this node>".
+  std::optional<bool> send_to_attached(const std::string& address, PipelineMessage& message);
+  nlohmann::json reach_json() const;
   // Private swarms (swarm_node_revocation.cpp): drops peers whose credential was revoked and
   // passes a newly adopted list on to every live peer. Heartbeat thread.
   void apply_revocations();
@@ -171,7 +195,18 @@ class SwarmNode : private PeerHandler, private MessageSender {
   std::atomic<bool> revocations_changed_{false};    // a newer list was adopted: apply and pass on
   std::set<std::string> revocation_pending_;        // peers not told yet (heartbeat thread)
   std::vector<NodeAnnouncement> introductions_;     // joiners to announce to the others (loop_mutex_)
-  std::map<std::string, int> missed_heartbeats_;
+  struct Misses {
+    int count = 0;
+    std::chrono::steady_clock::time_point first;  // of this run of misses
+  };
+  std::map<std::string, Misses> missed_heartbeats_;  // heartbeat thread
+  size_t heartbeat_round_ = 0;
+  // Peers declared failed, by id: the address and when (heartbeat thread). One heard from again
+  // after that, and failing at the same address again, is alive and unreachable there.
+  std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> declared_failed_;
+  mutable std::mutex reach_mutex_;
+  std::map<std::string, std::unique_ptr<RelayAttachment>> attachments_;  // by relay address
+  std::map<std::string, std::vector<std::string>> reported_unreachable_;   // peer id -> this node's addresses
   std::mutex load_mutex_;
   std::condition_variable load_wake_;
   std::optional<LayerRange> next_load_;             // an assignment not loaded yet (load_mutex_)

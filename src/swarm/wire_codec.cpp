@@ -11,6 +11,7 @@
 #include "core/fp16.h"
 #include "core/sha256.h"
 #include "swarm/input_digest.h"
+#include "swarm/peer_address.h"
 #include "swarm/q8_rows.h"
 #include "tokenizer/unicode.h"
 
@@ -517,6 +518,12 @@ void encode(const NodeAnnouncement& in, v1::NodeAnnouncement& out) {
   out.set_load(in.load);
   out.set_free_kv_tokens(in.free_kv_tokens);
   out.set_sequence(in.sequence);
+  out.clear_addresses();
+  for (const std::string& a : in.addresses) {
+    if (out.addresses_size() == int(kMaxAnnouncedAddresses)) break;
+    out.add_addresses(wire_text(a, kMaxAddressLength));
+  }
+  out.set_relay(in.relay);
 }
 
 NodeAnnouncement decode(const v1::NodeAnnouncement& in) {
@@ -550,6 +557,14 @@ NodeAnnouncement decode(const v1::NodeAnnouncement& in) {
     out.load = measure("load", in.load());
     out.free_kv_tokens = in.free_kv_tokens();
     out.sequence = in.sequence();
+    if (size_t(in.addresses_size()) > kMaxAnnouncedAddresses)
+      fail("{} addresses, over the limit of {}", in.addresses_size(), kMaxAnnouncedAddresses);
+    for (const std::string& a : in.addresses()) {
+      check_length("addresses", a, kMaxAddressLength);
+      parse_peer_address(a);
+      out.addresses.push_back(a);
+    }
+    out.relay = in.relay();
     return out;
   });
 }

@@ -28,6 +28,7 @@ inline constexpr size_t kMaxTokensPerFrame = 65536;       // sampled tokens in o
 inline constexpr int32_t kMaxTopLogprobs = 20;
 inline constexpr size_t kMaxHops = 256;
 inline constexpr size_t kMaxAddressLength = 256;          // host:port strings
+inline constexpr size_t kMaxAnnouncedAddresses = 8;        // NodeAnnouncement::addresses
 inline constexpr size_t kMaxIdLength = 256;               // node and model ids, node states
 inline constexpr size_t kMaxErrorLength = 4096;           // error texts
 inline constexpr int32_t kMaxLayers = 65536;

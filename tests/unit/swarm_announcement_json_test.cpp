@@ -222,3 +222,43 @@ TEST(AnnouncementJson, LargestValidAnnouncementFitsTheSizeLimit) {
 
 }  // namespace
 }  // namespace px::swarm
+
+namespace px::swarm {
+namespace {
+
+TEST(AnnouncementJson, CarriesEveryAddressAndTheRelayFlagAndChecksThem) {
+  NodeAnnouncement a = sample();
+  a.addresses = {"0123456789abcdef@10.0.0.1:7000", "0123456789abcdef@relay.example:7001", "127.0.0.1:7000"};
+  a.relay = true;
+  const NodeAnnouncement back = announcement_from_json(announcement_to_json(a));
+  EXPECT_EQ(back.addresses, a.addresses);
+  EXPECT_TRUE(back.relay);
+  // A node older than relaying sends neither: its one address, no relaying.
+  json old = json::parse(announcement_to_json(sample()));
+  old.erase("addresses");
+  old.erase("relay");
+  const NodeAnnouncement from_old = announcement_from_json(old.dump());
+  EXPECT_TRUE(from_old.addresses.empty());
+  EXPECT_FALSE(from_old.relay);
+  auto rejected = [&](const json& addresses, const std::string& why) {
+    json object = json::parse(announcement_to_json(sample()));
+    object["addresses"] = addresses;
+    try {
+      announcement_from_json(object.dump());
+      ADD_FAILURE() << "accepted " << addresses.dump();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  };
+  rejected(json::array({"not-an-address"}), "addresses");
+  rejected(json::array({"NOTHEX@10.0.0.1:7000"}), "relayed address");
+  rejected(json::array({1}), "must hold strings");
+  rejected("10.0.0.1:7000", "must be an array");
+  rejected(json(std::vector<std::string>(9, "10.0.0.1:7000")), "at most 8");
+  json relay_text = json::parse(announcement_to_json(sample()));
+  relay_text["relay"] = "yes";
+  EXPECT_THROW(announcement_from_json(relay_text.dump()), Error);
+}
+
+}  // namespace
+}  // namespace px::swarm

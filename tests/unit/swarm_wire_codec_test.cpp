@@ -47,7 +47,7 @@ void expect_same(const SampledToken& a, const SampledToken& b) {
 auto fields(const NodeAnnouncement& n) {
   return std::tuple(n.node_id, n.address, n.api_address, n.model_id, n.n_layers, n.layer_begin, n.layer_end, n.state,
                     n.scheduler, n.layers_per_second, n.memory_bandwidth, n.free_memory, n.load, n.free_kv_tokens,
-                    n.sequence);
+                    n.sequence, n.addresses, n.relay);
 }
 
 // ---- Sample messages with every field away from its default ---------------------------------
@@ -127,6 +127,8 @@ NodeAnnouncement sample_node() {
   n.load = 0.25;
   n.free_kv_tokens = 65536;
   n.sequence = 7;
+  n.addresses = {"10.0.0.3:7000", "0123456789abcdef@10.0.0.9:7000"};
+  n.relay = true;
   return n;
 }
 
@@ -582,6 +584,12 @@ TEST(WireCodec, RejectsBadControlMessages) {
   node.set_node_id("n");
   node.set_n_layers(wire::kMaxLayers + 1);
   EXPECT_REJECTED(node, "n_layers = 65537");
+  node.set_n_layers(24);
+  node.add_addresses("nohex@10.0.0.1:7000");
+  EXPECT_REJECTED(node, "a relayed address is");
+  node.clear_addresses();
+  for (int i = 0; i < 9; ++i) node.add_addresses("10.0.0.1:7000");
+  EXPECT_REJECTED(node, "9 addresses, over the limit of 8");
 
   v1::Assignment assignment;
   assignment.set_layer_begin(10);
