@@ -42,6 +42,7 @@ struct BenchSwarmArgs {
   bool tls = false;  // each pipeline also as a private swarm (mutual TLS), in the same run
   double verify_rate = 0;  // > 0: each pipeline also as an open swarm of two replicas, with and without verification
   bool verify_full = false;  // and with --verify full (both replicas compute every request)
+  bool through_relay = false;  // each pipeline also with --no-inbound workers and a --relay node
   bool json = false;
 };
 
@@ -53,8 +54,10 @@ struct SwarmMode {
   double verify_rate = 0;
   bool verify_full = false;
   int replicas = 1;
+  bool relayed = false;  // workers --no-inbound, a --relay node between them
   std::string name() const {
     if (tls) return "+TLS";
+    if (relayed) return " via relay";
     if (verify_full) return " x2 open full";
     if (open) return verify_rate > 0 ? fmt::format(" x2 open v={:g}", verify_rate) : std::string(" x2 open");
     return "";
@@ -190,6 +193,15 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     behind_link(head_args);
     StartedNode head = started(start_node(head_args));
     const std::string p2p = head.p2p, api = head.api;
+    // --through-relay: the workers accept no connections; what the head does not send them itself
+    // (its own attach streams) crosses a `--relay` node, behind its own forwarder.
+    std::unique_ptr<Subprocess> relay;
+    if (mode.relayed) {
+      std::vector<std::string> relay_args = {"join", "-m", args.model, "--no-worker", "--relay", "--peer", p2p,
+                                             "--p2p-port", "0", "-t", "1"};
+      behind_link(relay_args);
+      relay = started(start_node(relay_args)).process;
+    }
     // The same threads in total by default; with --all-threads-per-stage every stage gets them
     // all (one stream's stages run one after another, so they do not compete).
     const int per_stage = args.every_stage_all_threads ? args.threads : std::max(1, args.threads / s);
@@ -199,13 +211,20 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
       std::vector<std::string> worker_args = {"serve", "-m", args.model, "--layers", layers, "--peer", p2p, "--p2p-port",
                                               "0", "-t", std::to_string(per_stage), "--wire-dtype", args.wire_dtype};
       for (const std::string& a : trust(mode)) worker_args.push_back(a);
+      if (mode.relayed) {
+        worker_args.push_back("--no-inbound");  // reached only down the streams it opens
+        workers.push_back(start_node(worker_args).process);
+        continue;
+      }
       behind_link(worker_args);
       workers.push_back(started(start_node(worker_args)).process);
     }
     wait_until_serving(api, true);
     // links: the head's, then one per worker in stage order (links[2]: into stage 2).
     std::function<int64_t()> hop_bytes;
-    if (args.emulated_links() && s >= 2 && mode.replicas == 1) hop_bytes = [&] { return links[2]->bytes_carried(); };
+    if (args.emulated_links() && s >= 2 && mode.replicas == 1 && !mode.relayed) {
+      hop_bytes = [&] { return links[2]->bytes_carried(); };
+    }
     Measurement m = measure(api, args, n_vocab, hop_bytes);
     m.setup = fmt::format("{} stage{}{}{}", s, s > 1 ? "s" : "", mode.name(),
                           args.emulated_links() ? fmt::format(" +{}ms/{}Mbit", args.link_delay_ms, args.link_mbit) : "");
@@ -213,17 +232,23 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     results.push_back(m);
     for (auto& w : workers) w->signal(SIGTERM);
     head.process->signal(SIGTERM);
+    if (relay) relay->signal(SIGTERM);
     for (auto& w : workers) w->wait(20s);
     head.process->wait(20s);
+    if (relay) relay->wait(20s);
     return m;
   };
   // TLS cost per hop: a token crosses s + 1 links (head -> stage 1 -> ... -> stage s -> head).
   std::vector<std::pair<int, double>> tls_hop_us;
   // Verification's cost: an open swarm of two replicas per stage with and without it (a replay
   // needs a second route), one stream and `concurrency` streams.
-  std::vector<std::tuple<int, double, double>> verify_cost, full_cost;
+  std::vector<std::tuple<int, double, double>> verify_cost, full_cost, relay_cost;
   for (int s : args.stages) {
     const Measurement plain = measure_swarm(s, {});
+    if (args.through_relay) {
+      const Measurement relayed = measure_swarm(s, {.relayed = true});
+      relay_cost.emplace_back(s, relayed.decode_tps / plain.decode_tps, relayed.aggregate_tps / plain.aggregate_tps);
+    }
     if (args.tls) tls_hop_us.push_back({s, (measure_swarm(s, {.tls = true}).tpot_s - plain.tpot_s) / (s + 1) * 1e6});
     if (args.verify_rate > 0 || args.verify_full) {
       const Measurement open = measure_swarm(s, {.open = true, .replicas = 2});
@@ -264,6 +289,8 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     for (const auto& [stages, us] : tls_hop_us) tls[std::to_string(stages)] = us;
     nlohmann::json verified = nlohmann::json::object();
     for (const auto& [stages, one, many] : verify_cost) verified[std::to_string(stages)] = {{"one_stream", one}, {"streams", many}};
+    nlohmann::json relayed = nlohmann::json::object();
+    for (const auto& [stages, one, many] : relay_cost) relayed[std::to_string(stages)] = {{"one_stream", one}, {"streams", many}};
     nlohmann::json full = nlohmann::json::object();
     for (const auto& [stages, one, many] : full_cost) full[std::to_string(stages)] = {{"one_stream", one}, {"streams", many}};
     fmt::print("{}\n", nlohmann::json{{"results", out},
@@ -272,6 +299,7 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
                                       {"verify_rate", args.verify_rate},
                                       {"verified_vs_unverified_by_stages", verified},
                                       {"verify_full_vs_unverified_by_stages", full},
+                                      {"relayed_vs_direct_by_stages", relayed},
                                       {"two_stages_vs_half_threads_node", two_stage_bound},
                                       {"concurrency", args.concurrency}}
                            .dump(1));
@@ -301,6 +329,11 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
     fmt::print("--verify-rate {:g} with {} stage(s) x 2 replicas: {:.2f}x one stream, {:.2f}x {} streams (vs the same open "
                "swarm unverified)\n",
                args.verify_rate, stages, one, many, args.concurrency);
+  }
+  for (const auto& [stages, one, many] : relay_cost) {
+    fmt::print("--no-inbound workers through a --relay node with {} stage(s): {:.2f}x one stream, {:.2f}x {} streams "
+               "(vs the same swarm with direct links)\n",
+               stages, one, many, args.concurrency);
   }
   for (const auto& [stages, one, many] : full_cost) {
     fmt::print("--verify full with {} stage(s) x 2 replicas: {:.2f}x one stream, {:.2f}x {} streams (vs the same open "
@@ -345,6 +378,8 @@ void register_bench_swarm(CLI::App& app) {
   cmd->add_flag("--verify-full", args->verify_full,
                 "Also run every pipeline as an open swarm of two replicas per stage with --verify full, and report "
                 "the cost");
+  cmd->add_flag("--through-relay", args->through_relay,
+                "Also run every pipeline with --no-inbound workers and a --relay node, and report the cost");
   cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->callback([args] { run_bench_swarm(*args); });
 }

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -80,6 +81,12 @@ void LinkEmulator::pump(int client) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(uint16_t(port));
   if (server >= 0 && ::connect(server, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    // Bytes leave as they come due, each write on its own: no Nagle holding a small write for the
+    // ACK of the one before (which a one-way stream gets only after the receiver's delayed-ACK
+    // timer, adding tens of ms a frame that no real link adds).
+    const int one = 1;
+    ::setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ++connections_;
     std::atomic<bool> open{true};
     std::thread back([&] { carry(server, client, open); });

@@ -100,4 +100,15 @@ std::string describe_status(const grpc::Status& status) {
   return fmt::format("{}: {}", status_code_name(status.error_code()), status.error_message());
 }
 
+bool wait_channel_ready(grpc::Channel& channel, std::chrono::milliseconds timeout, const std::function<bool()>& give_up) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+    if (state == GRPC_CHANNEL_READY) return true;
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) return false;
+    if (std::chrono::steady_clock::now() >= deadline || give_up()) return false;
+    channel.WaitForStateChange(state, std::chrono::system_clock::now() + std::chrono::milliseconds(50));
+  }
+}
+
 }  // namespace px::swarm

@@ -6,6 +6,7 @@
 #include <grpcpp/support/status.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,11 @@ struct PeerChannelOptions {
 // A channel of its own to `address` (host:port): every PeerLink and PeerClient gets a separate
 // connection, so heartbeats (RTT measurements) never queue behind a stream's bulk hidden states.
 std::shared_ptr<grpc::Channel> open_peer_channel(const std::string& address, const PeerChannelOptions& options);
+
+// Connects `channel` if needed and waits until it is ready (true) or fails (false): a refused
+// connection fails at once, only a silent address takes `timeout`. Polls in short slices, so
+// `give_up` (a closing link) ends the wait within ~50 ms.
+bool wait_channel_ready(grpc::Channel& channel, std::chrono::milliseconds timeout, const std::function<bool()>& give_up);
 
 // Sends gRPC's own log through spdlog (once per process), its handshake noise at debug level.
 void route_grpc_logs();

@@ -158,17 +158,8 @@ void PeerLink::Impl::run() {
   }
 }
 
-// Connection refused shows as TRANSIENT_FAILURE at once; only a silent address takes the
-// whole connect_timeout. Polls in short slices so close() is never held up for long.
 bool PeerLink::Impl::wait_connected() {
-  const auto deadline = Clock::now() + options.connect_timeout;
-  for (;;) {
-    const grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
-    if (state == GRPC_CHANNEL_READY) return true;
-    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) return false;
-    if (Clock::now() >= deadline || abandoned()) return false;
-    channel->WaitForStateChange(state, std::chrono::system_clock::now() + std::chrono::milliseconds(50));
-  }
+  return wait_channel_ready(*channel, options.connect_timeout, [&] { return abandoned(); });
 }
 
 void PeerLink::Impl::open_stream() {

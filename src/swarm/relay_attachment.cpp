@@ -47,18 +47,10 @@ struct RelayAttachment::Impl {
 };
 
 bool RelayAttachment::Impl::wait_connected() {
-  const auto deadline = Clock::now() + options.connect_timeout;
-  for (;;) {
-    const grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
-    if (state == GRPC_CHANNEL_READY) return true;
-    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) return false;
-    {
-      std::lock_guard lock(mutex);
-      if (closing) return false;
-    }
-    if (Clock::now() >= deadline) return false;
-    channel->WaitForStateChange(state, std::chrono::system_clock::now() + std::chrono::milliseconds(50));
-  }
+  return wait_channel_ready(*channel, options.connect_timeout, [&] {
+    std::lock_guard lock(mutex);
+    return closing;
+  });
 }
 
 void RelayAttachment::Impl::serve_stream() {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "server/server.h"
+#include "unit/eventually.h"
 #include "server_fake_engine.h"
 
 namespace px::test {
@@ -97,17 +98,6 @@ inline int connect_raw(int port) {
 inline std::string raw_post(const std::string& path, const std::string& body) {
   return "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
          std::to_string(body.size()) + "\r\n\r\n" + body;
-}
-
-// Polls `condition` every few milliseconds for up to `limit`.
-inline bool eventually(const std::function<bool()>& condition,
-                       std::chrono::milliseconds limit = std::chrono::seconds(5)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return condition();
 }
 
 }  // namespace px::test

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "unit/eventually.h"
 #include "proto/parallax.grpc.pb.h"
 #include "swarm/peer_client.h"
 #include "swarm/peer_link.h"
@@ -26,18 +27,9 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// Generous: only a failing test ever waits this long (the machine may be loaded).
-constexpr auto kPatience = 30s;
 
-// Polls `done` until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = kPatience) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
+using test::eventually;
+using test::kPatience;
 
 class RecordingHandler : public PeerHandler {
  public:

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "unit/eventually.h"
 #include "swarm/cluster_view.h"
 #include "swarm/peer_address.h"
 #include "swarm/peer_client.h"
@@ -24,17 +25,10 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kPatience = 30s;
 const std::string kAttachedId = "00000000000000b1";
 
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = kPatience) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
+using test::eventually;
+using test::kPatience;
 
 TEST(PeerAddress, ParsesDirectAndRelayedAddresses) {
   const PeerAddress direct = parse_peer_address("10.0.0.1:7000");
@@ -48,7 +42,7 @@ TEST(PeerAddress, ParsesDirectAndRelayedAddresses) {
   EXPECT_EQ(relay_target("h:1"), "");
   EXPECT_EQ(dial_address(kAttachedId + "@h:1"), "h:1");
   EXPECT_EQ(dial_address("h:1"), "h:1");
-  for (const std::string bad : std::vector<std::string>{"@h:1", "xyz@h:1", "00000000000000B1@h:1", "00000000000000b1@h", kAttachedId + "@",
+  for (const std::string& bad : std::vector<std::string>{"@h:1", "xyz@h:1", "00000000000000B1@h:1", "00000000000000b1@h", kAttachedId + "@",
                                 "h", "00000000000000b1@00000000000000b2@h:1"}) {
     EXPECT_THROW(parse_peer_address(bad), Error) << bad;
   }
