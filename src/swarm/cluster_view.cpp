@@ -10,6 +10,7 @@ namespace {
 
 constexpr double kUnknownRttSeconds = 0.001;
 constexpr size_t kRecentRoutes = 32;
+constexpr double kSaturatedPenaltySeconds = 1.0;
 
 double seconds_per_token(const NodeAnnouncement& n) {
   const int layers = n.layer_end - n.layer_begin;
@@ -70,7 +71,9 @@ void ClusterView::update(const NodeAnnouncement& node, bool direct) {
   }
   auto it = peers_.find(node.node_id);
   if (it == peers_.end()) {
-    Peer fresh{node, now};
+    Peer fresh;
+    fresh.node = node;
+    fresh.heard = now;
     if (direct) fresh.heard_direct = now;
     peers_.emplace(node.node_id, std::move(fresh));
     return;
@@ -170,6 +173,9 @@ std::optional<ChosenRoute> ClusterView::choose_route(const std::vector<std::stri
     const Peer& peer = peers_.at(ready[i].node_id);
     // What this head already sent there counts before the peer's next announcement shows it.
     stages[i].load = std::min(0.95, stages[i].load + double(in_flight[i]) / config_.max_running_per_stage);
+    // Saturated by this head alone: another request would wait there for a whole one to finish,
+    // so a replica further away (up to a second more of round trip) takes it instead.
+    if (in_flight[i] >= config_.max_running_per_stage) stages[i].seconds_per_token += kSaturatedPenaltySeconds;
     const double share = routed_total_ > 0 ? double(peer.routed) / double(routed_total_) : 0.0;
     stages[i].seconds_per_token *= 1.0 + 0.1 * share;
     // The ring's ends: this head sends to the first stage and hears back from the last.

@@ -71,6 +71,29 @@ TEST(ClusterView, InFlightRequestsSpreadOverReplicas) {
   EXPECT_EQ(used["00000000000000b2"], 4);
 }
 
+TEST(ClusterView, AFarReplicaTakesTrafficOnlyOnceTheNearOneIsSaturated) {
+  ClusterView view = make_view();  // a stage saturates at 4 requests in flight
+  // Fast stages (0.1 ms a token): load alone would never outweigh 39 ms of round trip.
+  NodeAnnouncement near = node("00000000000000d1", 0, 8), far = node("00000000000000d2", 0, 8);
+  near.layers_per_second = far.layers_per_second = 80000;
+  view.update(near);  // 1 ms away
+  view.update(far);   // 40 ms away
+  view.set_rtt("00000000000000d1", 0.001);
+  view.set_rtt("00000000000000d2", 0.040);
+  std::vector<std::string> chosen;
+  for (int i = 0; i < 6; ++i) {
+    const auto route = view.choose_route();
+    ASSERT_TRUE(route);
+    chosen.push_back(route->stages[0].node_id);
+    view.route_started({route->stages[0].node_id}, RequestId(i));
+  }
+  const std::vector<std::string> want = {"00000000000000d1", "00000000000000d1", "00000000000000d1", "00000000000000d1",
+                                         "00000000000000d2", "00000000000000d2"};
+  EXPECT_EQ(chosen, want);
+  view.route_ended({"00000000000000d1"});  // room near again: it is preferred
+  EXPECT_EQ(view.choose_route()->stages[0].node_id, "00000000000000d1");
+}
+
 TEST(ClusterView, StaleCopiesNeverKeepAVanishedPeerAlive) {
   ClusterView view = make_view(300ms);
   const auto n = node("00000000000000c1", 0, 8, "ready", 5);
