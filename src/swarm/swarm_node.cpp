@@ -380,7 +380,7 @@ void SwarmNode::heartbeat_loop() {
     heartbeat_now_ = false;
     lock.unlock();
     if (tls_) apply_revocations();
-    if (config_.no_inbound) update_attachments();
+    if (attaching()) update_attachments();
     lock.lock();
     std::vector<NodeAnnouncement> introductions;
     introductions.swap(introductions_);

@@ -207,6 +207,10 @@ class SwarmNode : private PeerHandler, private MessageSender {
   mutable std::mutex reach_mutex_;
   std::map<std::string, std::unique_ptr<RelayAttachment>> attachments_;  // by relay address
   std::map<std::string, std::vector<std::string>> reported_unreachable_;   // peer id -> this node's addresses
+  // A peer could not reach an address this node announces: it attaches to reachable peers as a
+  // --no-inbound node does (keeping its socket), so it is reached through them.
+  std::atomic<bool> attach_fallback_{false};
+  bool attaching() const { return config_.no_inbound || attach_fallback_; }
   std::mutex load_mutex_;
   std::condition_variable load_wake_;
   std::optional<LayerRange> next_load_;             // an assignment not loaded yet (load_mutex_)

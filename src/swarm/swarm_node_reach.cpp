@@ -25,7 +25,9 @@ constexpr size_t kMaxAttachments = 8;
 }  // namespace
 
 std::vector<std::string> SwarmNode::addresses() const {
-  if (!config_.no_inbound) return config_.advertise.empty() ? std::vector<std::string>{listen_address()} : config_.advertise;
+  std::vector<std::string> out;
+  if (!config_.no_inbound) out = config_.advertise.empty() ? std::vector<std::string>{listen_address()} : config_.advertise;
+  if (!attaching()) return out;
   std::vector<std::string> relays;
   {
     std::lock_guard lock(reach_mutex_);
@@ -40,7 +42,6 @@ std::vector<std::string> SwarmNode::addresses() const {
       return (na && na->relay) > (nb && nb->relay);
     });
   }
-  std::vector<std::string> out;
   for (const std::string& relay : relays) {
     if (out.size() == wire::kMaxAnnouncedAddresses) break;
     out.push_back(relayed_address(id_, relay));
@@ -87,7 +88,7 @@ void SwarmNode::update_attachments() {
     }
   }
   closing.clear();  // outside the lock: closing joins the stream's thread
-  if (!first) return;
+  if (!first || !config_.no_inbound) return;
   // The first time: peers are told of this node only once one relay passes its traffic.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -137,9 +138,11 @@ void SwarmNode::reported_unreachable(const std::string& by, const std::vector<st
   std::vector<std::string>& known = reported_unreachable_[by];
   if (known == addresses) return;
   known = addresses;
-  spdlog::warn("peer {} cannot reach this node at {}: check --advertise and the port forward, or start this node "
-               "with --no-inbound to be reached through the nodes it dials",
+  spdlog::warn("peer {} cannot reach this node at {}: check --advertise and the port forward (or run --no-inbound)",
                by, fmt::join(addresses, ", "));
+  if (!config_.no_inbound && !attach_fallback_.exchange(true)) {
+    spdlog::warn("attaching to reachable peers: peers that cannot reach this node's addresses reach it through them");
+  }
 }
 
 std::vector<std::string> SwarmNode::unreachable_at(const std::string& node_id) {
@@ -167,6 +170,7 @@ nlohmann::json SwarmNode::reach_json() const {
   nlohmann::json j;
   j["addresses"] = addresses();
   j["no_inbound"] = config_.no_inbound;
+  j["attaching"] = attaching();
   j["relay"] = config_.relay;
   j["attached_to"] = nlohmann::json::array();
   j["unreachable_reports"] = nlohmann::json::array();
