@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "unit/eventually.h"
+#include "unit/recording_handler.h"
 #include "proto/parallax.grpc.pb.h"
 #include "swarm/peer_client.h"
 #include "swarm/peer_link.h"
@@ -24,69 +25,14 @@
 namespace px::swarm {
 namespace {
 
+using test::RecordingHandler;
+
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 
 using test::eventually;
 using test::kPatience;
-
-class RecordingHandler : public PeerHandler {
- public:
-  void on_pipeline(PipelineMessage message) override {
-    if (const auto* release = std::get_if<ReleaseMessage>(&message); release && release->request == kExplodingRequest)
-      throw Error("release of request 666 exploded");
-    std::lock_guard lock(mutex_);
-    messages_.push_back(std::move(message));
-  }
-  NodeAnnouncement on_heartbeat(const NodeAnnouncement& from) override {
-    std::lock_guard lock(mutex_);
-    heartbeats_.push_back(from.node_id);
-    NodeAnnouncement self;
-    self.node_id = "00000000000000aa";
-    self.address = "127.0.0.1:1";
-    self.state = "ready";
-    return self;
-  }
-  AssignReply on_assign(const Assignment& assignment) override {
-    if (assignment.model_id == "unloadable") throw Error("cannot load model unloadable");
-    return {true, "holding " + std::to_string(assignment.layer_begin) + ".." + std::to_string(assignment.layer_end)};
-  }
-  void on_abort(RequestId request) override {
-    std::lock_guard lock(mutex_);
-    aborted_.push_back(request);
-  }
-  JoinReplyData on_join(const NodeAnnouncement& node) override { return {true, "", "sched-of-" + node.node_id, std::nullopt, {}}; }
-  std::string on_cluster() override { return R"({"nodes":["a","b"]})"; }
-
-  size_t count() const {
-    std::lock_guard lock(mutex_);
-    return messages_.size();
-  }
-  std::vector<PipelineMessage> messages() const {
-    std::lock_guard lock(mutex_);
-    return messages_;
-  }
-  std::vector<std::string> heartbeats() const {
-    std::lock_guard lock(mutex_);
-    return heartbeats_;
-  }
-  std::vector<RequestId> aborted() const {
-    std::lock_guard lock(mutex_);
-    return aborted_;
-  }
-  bool wait_for(size_t n) const {
-    return eventually([&] { return count() >= n; });
-  }
-
-  static constexpr RequestId kExplodingRequest = 666;
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<PipelineMessage> messages_;
-  std::vector<std::string> heartbeats_;
-  std::vector<RequestId> aborted_;
-};
 
 // Holds every pipeline frame at the door until open() (or kPatience, so nothing hangs).
 class GatedHandler : public RecordingHandler {

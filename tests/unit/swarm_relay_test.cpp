@@ -10,7 +10,9 @@
 #include <thread>
 
 #include "core/error.h"
+#include "unit/dataplane_requests.h"
 #include "unit/eventually.h"
+#include "unit/recording_handler.h"
 #include "swarm/cluster_view.h"
 #include "swarm/peer_address.h"
 #include "swarm/peer_client.h"
@@ -29,6 +31,7 @@ const std::string kAttachedId = "00000000000000b1";
 
 using test::eventually;
 using test::kPatience;
+using test::RecordingHandler;
 
 TEST(PeerAddress, ParsesDirectAndRelayedAddresses) {
   const PeerAddress direct = parse_peer_address("10.0.0.1:7000");
@@ -145,43 +148,9 @@ TEST(RelayHub, FramesFromOtherNodesPassNoFasterThanTheSharedCap) {
   EXPECT_LT(Clock::now() - own, 150ms) << "the node's own frames are not capped";
 }
 
-// A node's handler that records what reaches it.
-class Recorder : public PeerHandler {
- public:
-  explicit Recorder(std::string id) : id_(std::move(id)) {}
-  void on_pipeline(PipelineMessage message) override {
-    std::lock_guard lock(mutex_);
-    messages_.push_back(std::move(message));
-  }
-  NodeAnnouncement on_heartbeat(const NodeAnnouncement&) override {
-    NodeAnnouncement self;
-    self.node_id = id_;
-    self.address = relayed_address(id_, "127.0.0.1:1");
-    self.state = "ready";
-    return self;
-  }
-  AssignReply on_assign(const Assignment& a) override { return {true, "holding " + std::to_string(a.layer_end)}; }
-  void on_abort(RequestId) override {}
-  JoinReplyData on_join(const NodeAnnouncement&) override { return {true, "", "", std::nullopt, {}}; }
-  std::string on_cluster() override { return R"({"me":")" + id_ + R"("})"; }
-  std::vector<std::string> unreachable_at(const std::string&) override { return {"10.0.0.9:7"}; }
-  size_t count() const {
-    std::lock_guard lock(mutex_);
-    return messages_.size();
-  }
-  std::vector<PipelineMessage> messages() const {
-    std::lock_guard lock(mutex_);
-    return messages_;
-  }
-
- private:
-  const std::string id_;
-  mutable std::mutex mutex_;
-  std::vector<PipelineMessage> messages_;
-};
-
 TEST(RelayAttachment, FramesAndCallsToTheRelayedAddressReachTheAttachedNode) {
-  Recorder relay_node("00000000000000a0"), attached("" + kAttachedId);
+  RecordingHandler relay_node("00000000000000a0"), attached(kAttachedId);
+  attached.unreachable_reply = {"10.0.0.9:7"};
   PeerServerOptions options;
   options.host = "127.0.0.1";
   PeerServer relay(relay_node, options);
@@ -204,8 +173,8 @@ TEST(RelayAttachment, FramesAndCallsToTheRelayedAddressReachTheAttachedNode) {
   const HeartbeatResult hb = client.heartbeat(self, 5s);
   EXPECT_EQ(hb.node.node_id, kAttachedId) << "answered by the attached node";
   EXPECT_EQ(hb.unreachable, std::vector<std::string>{"10.0.0.9:7"});
-  EXPECT_EQ(client.assign({"m", 0, 4, 1}, 5s).error, "holding 4");
-  EXPECT_EQ(client.cluster(5s), R"({"me":")" + kAttachedId + R"("})");
+  EXPECT_EQ(client.assign({"m", 0, 4, 1}, 5s).error, "holding 0..4");
+  EXPECT_EQ(client.cluster(5s), R"({"nodes":["a","b"]})");
 
   // A node not attached there: the call fails, naming why.
   PeerClient stranger(relayed_address("00000000000000b2", relay.address()));
@@ -228,18 +197,7 @@ TEST(ClusterViewReach, PicksTheReverseLinkThenALiveRelayAndAvoidsUnreachableAddr
   config.self_id = "00000000000000a0";
   ClusterView view(config);
   auto node = [](const std::string& id, const std::string& address, int begin, int end) {
-    NodeAnnouncement n;
-    n.node_id = id;
-    n.address = address;
-    n.model_id = "m";
-    n.n_layers = 8;
-    n.layer_begin = begin;
-    n.layer_end = end;
-    n.state = "ready";
-    n.layers_per_second = 1000;
-    n.free_kv_tokens = 1000;
-    n.sequence = 1;
-    return n;
+    return ready_stage(id, address, begin, end);  // unit/dataplane_requests.h
   };
   view.update(node("00000000000000a0", "127.0.0.1:7000", 0, 0));   // the head (self)
   view.update(node("00000000000000a1", "127.0.0.1:7001", 0, 4));   // reachable first stage
