@@ -142,13 +142,8 @@ std::optional<NodeAnnouncement> ClusterView::find(const std::string& node_id) co
 
 std::optional<NodeAnnouncement> ClusterView::find_by_address(const std::string& address) const {
   std::lock_guard lock(mutex_);
-  const auto now = std::chrono::steady_clock::now();
-  for (const auto& [id, p] : peers_) {
-    if (!is_live(p, now)) continue;
-    const std::vector<std::string> all = announced_addresses(p.node);
-    if (std::find(all.begin(), all.end(), address) != all.end()) return p.node;
-  }
-  return std::nullopt;
+  const Peer* peer = peer_at_locked(address, std::chrono::steady_clock::now());
+  return peer ? std::optional<NodeAnnouncement>(peer->node) : std::nullopt;
 }
 
 std::optional<ChosenRoute> ClusterView::choose_route(const std::vector<std::string>& avoid) const {

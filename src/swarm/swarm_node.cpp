@@ -443,12 +443,14 @@ void SwarmNode::peer_failed(const std::string& node_id) {
   view_->remove(node_id);
   if (entry_) entry_->peer_failed(node_id);
   if (peer) {
-    for (const std::string& address : announced_addresses(*peer)) {
-      links_->remove(address);
-      std::lock_guard lock(clients_mutex_);
-      clients_.erase(address);
-    }
+    for (const std::string& address : announced_addresses(*peer)) forget_address(address);
   }
+}
+
+void SwarmNode::forget_address(const std::string& address) {
+  links_->remove(address);
+  std::lock_guard lock(clients_mutex_);
+  clients_.erase(address);
 }
 
 std::shared_ptr<PeerClient> SwarmNode::client(const std::string& address) {

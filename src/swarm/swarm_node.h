@@ -105,6 +105,8 @@ class SwarmNode : private PeerHandler, private MessageSender {
   // Every address it announces, preferred first: --advertise's, else what it binds; with
   // --no-inbound "<id>@<relay>" for each node it is attached to.
   std::vector<std::string> addresses() const;
+  // The addresses it accepts connections at itself (none with --no-inbound).
+  std::vector<std::string> direct_addresses() const;
   std::string listen_address() const;   // what it binds (host:p2p_port); "none" with --no-inbound
   // The request head (null unless config.head).
   std::shared_ptr<Engine> engine() const;
@@ -137,6 +139,8 @@ class SwarmNode : private PeerHandler, private MessageSender {
   // The deterministic rule for who runs allocation (see the .cpp).
   bool should_schedule(const std::vector<NodeAnnouncement>& nodes) const;
   void peer_failed(const std::string& node_id);
+  // Closes the link and client to `address` (a peer gone from there).
+  void forget_address(const std::string& address);
   // Heartbeats to `peer` at `address` failed: dead, or alive (its own heartbeats still arrive)
   // at an address this node cannot reach (swarm_node_reach.cpp).
   void heartbeat_failed(const NodeAnnouncement& peer, const std::string& address, const std::string& error);

@@ -8,8 +8,6 @@
 
 #include "swarm/cluster_view.h"
 #include "swarm/peer_address.h"
-#include "swarm/peer_client.h"
-#include "swarm/peer_link.h"
 #include "swarm/relay_attachment.h"
 #include "swarm/relay_hub.h"
 #include "swarm/swarm_entry.h"
@@ -24,9 +22,13 @@ constexpr size_t kMaxAttachments = 8;
 
 }  // namespace
 
+std::vector<std::string> SwarmNode::direct_addresses() const {
+  if (config_.no_inbound) return {};
+  return config_.advertise.empty() ? std::vector<std::string>{listen_address()} : config_.advertise;
+}
+
 std::vector<std::string> SwarmNode::addresses() const {
-  std::vector<std::string> out;
-  if (!config_.no_inbound) out = config_.advertise.empty() ? std::vector<std::string>{listen_address()} : config_.advertise;
+  std::vector<std::string> out = direct_addresses();
   if (!attaching()) return out;
   std::vector<std::string> relays;
   {
@@ -124,9 +126,7 @@ void SwarmNode::heartbeat_failed(const NodeAnnouncement& peer, const std::string
                peer.node_id, address, error);
   view_->mark_unreachable(peer.node_id, address, error);
   if (entry_) entry_->peer_failed(peer.node_id);  // what was sent there is lost: its requests move
-  links_->remove(address);
-  std::lock_guard lock(clients_mutex_);
-  clients_.erase(address);
+  forget_address(address);
 }
 
 void SwarmNode::reported_unreachable(const std::string& by, const std::vector<std::string>& addresses) {
@@ -153,7 +153,8 @@ std::optional<bool> SwarmNode::send_to_attached(const std::string& address, Pipe
   if (!server_) return std::nullopt;
   const std::string to = relay_target(address);
   if (to.empty()) return std::nullopt;
-  const std::vector<std::string> own = addresses();
+  // "<id>@<one of this node's own addresses>": a relayed address always names a direct one.
+  const std::vector<std::string> own = direct_addresses();
   if (std::find(own.begin(), own.end(), dial_address(address)) == own.end()) return std::nullopt;
   v1::PipelineFrame frame;
   try {
