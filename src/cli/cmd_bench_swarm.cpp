@@ -75,6 +75,7 @@ struct Measurement {
   // whatever else goes to that node) carried per token of the concurrent streams; -1: unknown.
   double hop_bytes_per_token = -1;
   double hop_request_bytes_per_token = -1;  // the same less the link's idle traffic (heartbeats)
+  std::vector<double> probed_mbit;          // behind emulated links: the head's probes of its links
 };
 
 // `hop_bytes`: when set, the bytes a link has carried so far (read around the concurrent streams).
@@ -128,6 +129,7 @@ Measurement measure(const std::string& api, const BenchSwarmArgs& args, int n_vo
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - phase_start).count();
     m.hop_bytes_per_token = carried / double(std::max<int64_t>(1, rows));
     m.hop_request_bytes_per_token = std::max(0.0, carried - idle_bytes_per_second * seconds) / double(std::max<int64_t>(1, rows));
+    m.probed_mbit = probed_link_mbit(api);
   }
   return m;
 }
@@ -283,7 +285,8 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
                      {"decode_tps", m.decode_tps}, {"aggregate_tps", m.aggregate_tps},
                      {"vs_single", m.decode_tps / results[0].decode_tps},
                      {"hop_bytes_per_token", m.hop_bytes_per_token},
-                     {"hop_request_bytes_per_token", m.hop_request_bytes_per_token}});
+                     {"hop_request_bytes_per_token", m.hop_request_bytes_per_token},
+                     {"probed_link_mbit", m.probed_mbit}});
     }
     nlohmann::json tls = nlohmann::json::object();
     for (const auto& [stages, us] : tls_hop_us) tls[std::to_string(stages)] = us;
@@ -318,6 +321,11 @@ void run_bench_swarm(const BenchSwarmArgs& args) {
       fmt::print("{}: {:.0f} bytes per token on the link into stage 2 ({} streams; {:.0f} less its idle traffic, "
                  "the heartbeats)\n",
                  m.setup, m.hop_bytes_per_token, args.concurrency, m.hop_request_bytes_per_token);
+    }
+    if (!m.probed_mbit.empty()) {
+      fmt::print("{}: the head's probes measured its links at {:.1f} to {:.1f} Mbit/s (emulated: {} ms each way, {})\n",
+                 m.setup, m.probed_mbit.back(), m.probed_mbit.front(), args.link_delay_ms,
+                 args.link_mbit > 0 ? fmt::format("{:g} Mbit/s", args.link_mbit) : std::string("no rate limit"));
     }
   }
   if (hop_us >= 0) fmt::print("per-hop overhead: {:.0f} us (1-stage swarm vs single node, two hops per token)\n", hop_us);

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <regex>
@@ -48,6 +49,22 @@ void wait_until_serving(const std::string& api, bool swarm) {
     std::this_thread::sleep_for(100ms);
   }
   fail("{} did not start serving within 60 s", api);
+}
+
+std::vector<double> probed_link_mbit(const std::string& api) {
+  httplib::Client client("http://" + api);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  std::vector<double> rates;
+  auto res = client.Get("/v1/cluster");
+  if (!res || res->status != 200) return rates;
+  const nlohmann::json view = nlohmann::json::parse(res->body, nullptr, false);
+  if (view.is_discarded() || !view.contains("nodes")) return rates;
+  for (const auto& node : view["nodes"]) {
+    if (node.contains("mbit_per_s") && node["mbit_per_s"].is_number()) rates.push_back(node["mbit_per_s"].get<double>());
+  }
+  std::sort(rates.rbegin(), rates.rend());
+  return rates;
 }
 
 StreamResult stream_completion(const std::string& api, nlohmann::json body, int timeout_s) {

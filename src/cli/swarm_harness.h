@@ -44,6 +44,10 @@ struct StreamResult {
 };
 
 // POSTs `body` (a completions request; "stream": true is added) and reads the SSE stream.
+// The link rates (Mbit/s) the head at `api` measured towards each peer (/v1/cluster's
+// mbit_per_s), fastest first; empty when none is measured yet.
+std::vector<double> probed_link_mbit(const std::string& api);
+
 StreamResult stream_completion(const std::string& api, nlohmann::json body, int timeout_s = 300);
 
 }  // namespace px::cli

@@ -33,8 +33,10 @@ void validate(const std::vector<NodeCapacity>& nodes, const ModelFootprint& mode
   }
   for (const NodeCapacity& n : nodes) {
     if (!(n.memory_bytes >= 0) || !std::isfinite(n.memory_bytes) || !(n.layers_per_second >= 0) ||
-        !std::isfinite(n.layers_per_second)) {
-      fail("allocation: node '{}' announced invalid memory {} or speed {}", n.id, n.memory_bytes, n.layers_per_second);
+        !std::isfinite(n.layers_per_second) || !(n.link_bytes_per_second >= 0) ||
+        !std::isfinite(n.link_bytes_per_second)) {
+      fail("allocation: node '{}' announced invalid memory {}, speed {} or link rate {}", n.id, n.memory_bytes,
+           n.layers_per_second, n.link_bytes_per_second);
     }
   }
 }
@@ -136,20 +138,22 @@ std::vector<int> water_fill(const std::vector<double>& speeds, const std::vector
   return layers;
 }
 
-Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFootprint& model,
-                           const AllocationConfig& config) {
-  validate(nodes, model, config);
+namespace {
+
+// The allocation over `nodes`, those marked `spare` taking part only as replicas (step 4).
+Allocation allocate_among(const std::vector<NodeCapacity>& nodes, const std::vector<bool>& spare,
+                          const ModelFootprint& model, const AllocationConfig& config) {
   const int L = model.n_layers;
   const int extra_first = layers_for_bytes(model.embedding_bytes, model.layer_bytes);
   const int extra_last = layers_for_bytes(model.head_bytes, model.layer_bytes);
   const int64_t need_per_pipeline = int64_t(L) + extra_first + extra_last;
 
   Allocation result;
-  std::set<Key> remaining;
+  std::set<Key> remaining, spares;
   for (size_t i = 0; i < nodes.size(); ++i) {
     const int cap = nodes[i].layers_per_second > 0 ? layer_capacity(nodes[i], model, config) : 0;
     if (cap > 0) {
-      remaining.emplace(cap, nodes[i].layers_per_second, -int(i));
+      (spare[i] ? spares : remaining).emplace(cap, nodes[i].layers_per_second, -int(i));
     } else {
       result.unused.push_back(nodes[i].id);
     }
@@ -264,6 +268,7 @@ Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFo
   }
   std::vector<Candidate> leftovers;
   for (const Key& k : remaining) leftovers.push_back(candidate(k));
+  for (const Key& k : spares) leftovers.push_back(candidate(k));
   std::sort(leftovers.begin(), leftovers.end(), [&](const Candidate& a, const Candidate& b) {
     const double sa = nodes[a.index].layers_per_second, sb = nodes[b.index].layers_per_second;
     return sa != sb ? sa > sb : a.index < b.index;
@@ -287,6 +292,38 @@ Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFo
     result.replicas.push_back({node.id, target->stage->begin, target->stage->end, n_layers / node.layers_per_second});
   }
   return result;
+}
+
+}  // namespace
+
+bool slow_link(double rate, double fastest, const AllocationConfig& config) {
+  return rate > 0 && rate < config.slow_link_ratio * fastest;
+}
+
+Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFootprint& model,
+                           const AllocationConfig& config) {
+  validate(nodes, model, config);
+  const std::vector<bool> none(nodes.size(), false);
+  Allocation all = allocate_among(nodes, none, model, config);
+  // Nodes behind slow links that would be stages of a longer pipeline: without them, do the
+  // others form as many pipelines?
+  double fastest = 0;
+  for (const NodeCapacity& n : nodes) fastest = std::max(fastest, n.link_bytes_per_second);
+  const int64_t whole = int64_t(model.n_layers) + layers_for_bytes(model.embedding_bytes, model.layer_bytes) +
+                        layers_for_bytes(model.head_bytes, model.layer_bytes);
+  std::vector<bool> slow(nodes.size(), false);
+  bool any_slow = false;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    slow[i] = slow_link(nodes[i].link_bytes_per_second, fastest, config) && layer_capacity(nodes[i], model, config) < whole;
+    any_slow |= slow[i];
+  }
+  if (!any_slow) return all;
+  Allocation fast = allocate_among(nodes, slow, model, config);
+  if (fast.pipelines.size() < all.pipelines.size()) return all;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (slow[i]) fast.slow_links.push_back(nodes[i].id);
+  }
+  return fast;
 }
 
 }  // namespace px::swarm

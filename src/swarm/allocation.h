@@ -26,6 +26,11 @@
 //    its capacity (the first stage also holds the embedding, the last the output head).
 // 4. Nodes left over become replicas of the slowest stages whose range they can hold, giving the
 //    router alternatives where the pipelines are most loaded.
+// Links: hidden states cross every boundary between stages, so a node behind a slow link
+// (under slow_link_ratio of the fastest node's measured link rate) holds no pipeline stage when
+// the other nodes form as many pipelines without it: it becomes a replica, which the router
+// uses only when the stages on fast links are busy. A node holding the whole model alone sends
+// no hidden states and is never held back.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -36,6 +41,7 @@ struct NodeCapacity {
   std::string id;
   double memory_bytes = 0;        // memory the node offers for weights
   double layers_per_second = 0;   // measured speed: transformer layers it runs per second (one token)
+  double link_bytes_per_second = 0;  // what its link carries as measured (link_costs.h); 0: unknown
 };
 
 struct ModelFootprint {
@@ -47,6 +53,7 @@ struct ModelFootprint {
 
 struct AllocationConfig {
   double memory_ratio = 0.9;      // share of a node's memory given to weights (the rest: KV, buffers)
+  double slow_link_ratio = 0.25;  // a link under this share of the fastest node's is slow
 };
 
 struct StageAssignment {
@@ -74,6 +81,7 @@ struct Allocation {
   std::vector<Pipeline> pipelines;
   std::vector<StageAssignment> replicas;    // extra copies of stages, on leftover nodes
   std::vector<std::string> unused;          // nodes given nothing (too small even for a replica)
+  std::vector<std::string> slow_links;      // nodes kept out of pipelines for their slow links
   double tokens_per_second = 0;             // sum over pipelines
   std::vector<PipelineOption> options;      // options[k - 1]: k pipelines, k = 1.. as far as any packing went
   // Every option's stages are the fewest possible and no more pipelines are possible, so the
@@ -85,6 +93,10 @@ struct Allocation {
 // An empty allocation (no pipeline) means the nodes together cannot hold the model.
 Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFootprint& model,
                            const AllocationConfig& config = {});
+
+// Whether a node whose link carries `rate` is behind a slow one where the fastest node's carries
+// `fastest` (an unknown rate, 0, never is).
+bool slow_link(double rate, double fastest, const AllocationConfig& config);
 
 // Layers a node can hold: floor(memory * ratio / layer_bytes), never negative.
 int layer_capacity(const NodeCapacity& node, const ModelFootprint& model, const AllocationConfig& config);

@@ -16,6 +16,8 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxListedAddresses = 8;  // NodeAnnouncement::addresses
+constexpr size_t kMaxListedLinks = 16;     // NodeAnnouncement::links
+constexpr double kMaxLinkRttSeconds = 3600;
 constexpr std::array<std::string_view, 5> kStates = {"joining", "loading", "ready", "draining", "leaving"};
 
 void check_length(std::string_view field, const std::string& value) {
@@ -102,6 +104,19 @@ class Members {
   const json& object_;
 };
 
+// The "links" member: an array of {peer_id, rtt_seconds, bytes_per_second}.
+std::vector<LinkMeasure> links(const json& value) {
+  if (!value.is_array() || value.size() > kMaxListedLinks)
+    fail("announcement: 'links' must be an array of at most {} objects", kMaxListedLinks);
+  std::vector<LinkMeasure> out;
+  for (const json& item : value) {
+    if (!item.is_object()) fail("announcement: 'links' must hold objects");
+    const Members m(item);
+    out.push_back({m.string("peer_id"), m.number("rtt_seconds"), m.number("bytes_per_second")});
+  }
+  return out;
+}
+
 }  // namespace
 
 void validate_announcement(const NodeAnnouncement& a) {
@@ -128,11 +143,20 @@ void validate_announcement(const NodeAnnouncement& a) {
   if (a.addresses.size() > kMaxListedAddresses)
     fail("announcement: {} addresses, over the limit of {}", a.addresses.size(), kMaxListedAddresses);
   for (const std::string& address : a.addresses) check_address("addresses", address);
+  if (a.links.size() > kMaxListedLinks)
+    fail("announcement: {} links, over the limit of {}", a.links.size(), kMaxListedLinks);
+  for (const LinkMeasure& link : a.links) {
+    if (!is_node_id(link.peer_id))
+      fail("announcement: a link's peer must be a node id (16 lowercase hex digits)");
+    check_measure("a link's rtt_seconds", link.rtt_seconds);
+    check_measure("a link's bytes_per_second", link.bytes_per_second);
+    if (link.rtt_seconds > kMaxLinkRttSeconds) fail("announcement: a link's rtt_seconds is over {}", kMaxLinkRttSeconds);
+  }
 }
 
 std::string announcement_to_json(const NodeAnnouncement& a) {
   validate_announcement(a);
-  const json object = {
+  json object = {
       {"node_id", a.node_id},
       {"address", a.address},
       {"api_address", a.api_address},
@@ -150,7 +174,12 @@ std::string announcement_to_json(const NodeAnnouncement& a) {
       {"sequence", a.sequence},
       {"addresses", a.addresses},
       {"relay", a.relay},
+      {"links", json::array()},
   };
+  json& links = object["links"];
+  for (const LinkMeasure& link : a.links) {
+    links.push_back({{"peer_id", link.peer_id}, {"rtt_seconds", link.rtt_seconds}, {"bytes_per_second", link.bytes_per_second}});
+  }
   std::string text = object.dump();
   // Only reachable when the limits above grow without this one.
   if (text.size() > kMaxAnnouncementBytes)
@@ -186,6 +215,7 @@ NodeAnnouncement announcement_from_json(std::string_view text) {
   // Absent from the announcements of nodes older than relaying.
   if (m.has("addresses")) a.addresses = m.strings("addresses", kMaxListedAddresses);
   if (m.has("relay")) a.relay = m.boolean("relay");
+  if (m.has("links")) a.links = links(m.get("links"));
   validate_announcement(a);
   return a;
 }

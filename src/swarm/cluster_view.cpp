@@ -1,9 +1,12 @@
 #include "swarm/cluster_view.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
+#include "swarm/link_costs.h"
 #include "swarm/peer_address.h"
+#include "swarm/wire_codec.h"
 
 namespace px::swarm {
 namespace {
@@ -11,11 +14,23 @@ namespace {
 constexpr double kUnknownRttSeconds = 0.001;
 constexpr size_t kRecentRoutes = 32;
 constexpr double kSaturatedPenaltySeconds = 1.0;
+constexpr size_t kProbesKept = 3;
 
 double seconds_per_token(const NodeAnnouncement& n) {
   const int layers = n.layer_end - n.layer_begin;
   // Before a node has measured itself, every layer counts as a millisecond.
   return n.layers_per_second > 0 ? layers / n.layers_per_second : layers * 1e-3;
+}
+
+// What a node announced about its links, in the units /v1/cluster shows.
+nlohmann::json links_json(const NodeAnnouncement& n) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const LinkMeasure& l : n.links) {
+    out.push_back({{"peer", l.peer_id},
+                   {"rtt_ms", l.rtt_seconds > 0 ? nlohmann::json(l.rtt_seconds * 1e3) : nlohmann::json(nullptr)},
+                   {"mbit_per_s", l.bytes_per_second > 0 ? nlohmann::json(l.bytes_per_second * 8e-6) : nlohmann::json(nullptr)}});
+  }
+  return out;
 }
 
 }  // namespace
@@ -123,6 +138,50 @@ void ClusterView::set_rtt(const std::string& node_id, double seconds) {
   it->second.rtt_seconds = it->second.rtt_seconds < 0 ? seconds : 0.8 * it->second.rtt_seconds + 0.2 * seconds;
 }
 
+void ClusterView::record_probe(const std::string& node_id, double bytes_per_second) {
+  std::lock_guard lock(mutex_);
+  auto it = peers_.find(node_id);
+  if (it == peers_.end()) return;
+  Peer& p = it->second;
+  p.probed_at = std::chrono::steady_clock::now();
+  if (!(bytes_per_second > 0) || !std::isfinite(bytes_per_second)) return;
+  p.probe_rates.push_back(bytes_per_second);
+  while (p.probe_rates.size() > kProbesKept) p.probe_rates.pop_front();
+}
+
+std::vector<NodeAnnouncement> ClusterView::probe_due(std::chrono::milliseconds every) const {
+  std::lock_guard lock(mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<const Peer*> due;
+  for (const auto& [id, p] : peers_) {
+    const bool never = p.probed_at == std::chrono::steady_clock::time_point{};
+    if (id != config_.self_id && is_live(p, now) && (never || now - p.probed_at >= every)) due.push_back(&p);
+  }
+  std::sort(due.begin(), due.end(), [](const Peer* a, const Peer* b) { return a->probed_at < b->probed_at; });
+  std::vector<NodeAnnouncement> out;
+  for (const Peer* p : due) out.push_back(p->node);
+  return out;
+}
+
+std::vector<LinkMeasure> ClusterView::measured_links() const {
+  std::lock_guard lock(mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::pair<bool, LinkMeasure>> links;  // (holds no layers, measure): stages sort first
+  for (const auto& [id, p] : peers_) {
+    if (id == config_.self_id || !is_live(p, now) || !is_node_id(id)) continue;
+    LinkMeasure m{id, std::max(0.0, p.rtt_seconds), 0};
+    for (double rate : p.probe_rates) m.bytes_per_second = std::max(m.bytes_per_second, rate);
+    if (m.rtt_seconds > 0 || m.bytes_per_second > 0) links.push_back({p.node.layer_end <= p.node.layer_begin, m});
+  }
+  std::stable_sort(links.begin(), links.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<LinkMeasure> out;
+  for (const auto& [idle, m] : links) {
+    if (out.size() == wire::kMaxAnnouncedLinks) break;
+    out.push_back(m);
+  }
+  return out;
+}
+
 std::vector<NodeAnnouncement> ClusterView::live() const {
   std::lock_guard lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
@@ -180,8 +239,28 @@ std::optional<ChosenRoute> ClusterView::choose_route(const std::vector<std::stri
   RoutingConfig routing;
   routing.n_layers = config_.n_layers;
   routing.stale_after_seconds = std::chrono::duration<double>(config_.expire_after).count();
-  auto rtt = [&](const std::string&, const std::string& to) { return rtt_to(to); };
-  const std::optional<Route> route = find_route(stages, routing, rtt);
+  std::vector<NodeAnnouncement> announced;
+  std::map<std::string, int> in_flight_by_id;
+  for (const auto& [id, p] : peers_) {
+    if (is_live(p, now)) announced.push_back(p.node);
+    in_flight_by_id[id] = p.in_flight;
+  }
+  const std::map<std::string, NodeLinkRates> rates = node_link_rates(announced);
+  auto hop = [&](const std::string& from, const std::string& to) {
+    const auto sender = peers_.find(from);
+    const LinkMeasure* link = sender == peers_.end() ? nullptr : announced_link(sender->second.node, to);
+    const double rtt = link && link->rtt_seconds > 0 ? link->rtt_seconds : rtt_to(to);
+    double rate = link ? link->bytes_per_second : 0;
+    if (!(rate > 0)) {
+      const auto r = rates.find(to);
+      rate = r == rates.end() ? 0 : r->second.inbound;
+    }
+    // This head's requests on the receiver share the link: a token waits behind their rows.
+    const double transfer =
+        rate > 0 ? config_.hop_bytes_per_token * (1 + in_flight_by_id[to]) / rate : 0;
+    return rtt / 2 + transfer;
+  };
+  const std::optional<Route> route = find_route(stages, routing, hop);
   if (!route) return std::nullopt;
   ChosenRoute chosen;
   chosen.cost_seconds = route->cost_seconds;
@@ -233,13 +312,14 @@ nlohmann::json ClusterView::to_json() const {
   out["n_layers"] = config_.n_layers;
   out["nodes"] = nlohmann::json::array();
   for (const NodeAnnouncement& n : nodes) {
-    double rtt = -1;
+    double rtt = -1, rate = 0;
     nlohmann::json unreachable = nlohmann::json::array();
     {
       std::lock_guard lock(mutex_);
       auto it = peers_.find(n.node_id);
       if (it != peers_.end()) {
         rtt = it->second.rtt_seconds;
+        for (double r : it->second.probe_rates) rate = std::max(rate, r);
         for (const auto& [address, why] : it->second.unreachable) unreachable.push_back({{"address", address}, {"error", why}});
       }
     }
@@ -258,7 +338,9 @@ nlohmann::json ClusterView::to_json() const {
                               {"free_memory", n.free_memory}}},
                             {"load", n.load},
                             {"free_kv_tokens", n.free_kv_tokens},
-                            {"rtt_ms", rtt < 0 ? nlohmann::json(nullptr) : nlohmann::json(rtt * 1e3)}});
+                            {"rtt_ms", rtt < 0 ? nlohmann::json(nullptr) : nlohmann::json(rtt * 1e3)},
+                            {"mbit_per_s", rate > 0 ? nlohmann::json(rate * 8e-6) : nlohmann::json(nullptr)},
+                            {"links", links_json(n)}});
   }
   // Disjoint pipelines, cheapest first, as the router would find them with no load.
   out["pipelines"] = nlohmann::json::array();

@@ -24,6 +24,9 @@ struct ClusterViewConfig {
   std::chrono::milliseconds expire_after{5000};       // a peer not heard from for this long is gone
   int max_running_per_stage = 16;                     // in-flight requests that saturate a stage
   std::string self_id;                                // this node (its announcement is in the view too)
+  // Hidden-state bytes one token sends from a stage to the next (its width at the wire dtype):
+  // a hop's cost counts their time on the link at its measured rate. 0: rates not counted.
+  double hop_bytes_per_token = 0;
 };
 
 // A chosen pipeline: the peers in layer order, each stage's `address` the one its upstream
@@ -48,6 +51,14 @@ class ClusterView {
   // DHT are ignored; only a newer one (it came back) brings it back.
   void remove(const std::string& node_id);
   void set_rtt(const std::string& node_id, double seconds);
+  // A bandwidth probe towards the peer crossed at `bytes_per_second` (0: it failed). The
+  // fastest of the last few counts: cross traffic only ever slows a probe down.
+  void record_probe(const std::string& node_id, double bytes_per_second);
+  // Live peers (not this node) not probed within `every`, the longest unprobed first.
+  std::vector<NodeAnnouncement> probe_due(std::chrono::milliseconds every) const;
+  // What this node measured towards its peers, for its announcement: peers holding layers
+  // first, at most wire::kMaxAnnouncedLinks.
+  std::vector<LinkMeasure> measured_links() const;
   // A stage refused a route naming this peer with a range it does not hold (or an id no longer
   // at its address): no route goes through it until a newer announcement from it arrives.
   void mark_stale(const std::string& node_id);
@@ -76,8 +87,10 @@ class ClusterView {
   std::chrono::steady_clock::time_point heard_directly(const std::string& node_id) const;
 
   // The cheapest chain of ready stages covering every layer, counting what this node already
-  // has in flight on each and the round trips from this node to the first stage and from the
-  // last one back; nullopt when none covers the model. Equal replicas share the traffic: a
+  // has in flight on each, the round trips from this node to the first stage and from the
+  // last one back, and each hop between stages: half the round trip its sender announced (else
+  // this node's to the receiver) plus hop_bytes_per_token at the link's measured rate, times
+  // the requests this node has on the receiver (link_costs.h); nullopt when none covers the model. Equal replicas share the traffic: a
   // stage's cost grows (by up to 10 %) with its share of the requests routed so far.
   // `avoid`: node ids to skip.
   std::optional<ChosenRoute> choose_route(const std::vector<std::string>& avoid = {}) const;
@@ -99,6 +112,8 @@ class ClusterView {
     bool stale = false;        // a stage refused a route built on this announcement
     std::chrono::steady_clock::time_point heard_direct{};
     std::map<std::string, std::string> unreachable;  // address -> why this node could not reach it
+    std::deque<double> probe_rates;                   // the last few probes' bytes per second
+    std::chrono::steady_clock::time_point probed_at{};  // epoch: never
   };
   struct RecentRoute {
     RequestId request;

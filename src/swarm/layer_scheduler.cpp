@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <climits>
 #include <optional>
+#include <tuple>
 
 #include "swarm/cluster_view.h"
+#include "swarm/link_costs.h"
 
 namespace px::swarm {
 namespace {
@@ -15,8 +17,16 @@ bool assignable(const NodeAnnouncement& n, const std::set<std::string>& fixed) {
 
 bool has_range(const NodeAnnouncement& n) { return n.layer_end > n.layer_begin; }
 
-NodeCapacity capacity_of(const NodeAnnouncement& n) {
-  return {n.node_id, n.free_memory, n.layers_per_second};
+// `rates`: node_link_rates() of the nodes announced.
+NodeCapacity capacity_of(const NodeAnnouncement& n, const std::map<std::string, NodeLinkRates>& rates) {
+  const auto r = rates.find(n.node_id);
+  return {n.node_id, n.free_memory, n.layers_per_second, r == rates.end() ? 0.0 : r->second.stage()};
+}
+
+double fastest_link(const std::vector<NodeCapacity>& nodes) {
+  double fastest = 0;
+  for (const NodeCapacity& n : nodes) fastest = std::max(fastest, n.link_bytes_per_second);
+  return fastest;
 }
 
 }  // namespace
@@ -35,7 +45,8 @@ bool in_service(const NodeAnnouncement& n) {
 // The fewest moves that cover the model again, when a failure left a gap: a chain from layer 0
 // to n_layers made of the ranges in service where they fit, and new stages for the gaps, each
 // given to a joining node or else to a replica whose range another node still holds. Moving
-// nothing else keeps the surviving pipelines serving while the gap loads. Empty when the free
+// nothing else keeps the surviving pipelines serving while the gap loads. A candidate behind a
+// slow link takes a gap only when no other can. Empty when the free
 // nodes cannot fill the gaps (the full allocation runs then); an empty map when the stages in
 // service close every gap already (some are still loading).
 std::optional<std::map<std::string, LayerRange>> repair_cover(const std::vector<NodeAnnouncement>& nodes,
@@ -50,16 +61,27 @@ std::optional<std::map<std::string, LayerRange>> repair_cover(const std::vector<
     const NodeAnnouncement* node;
     int capacity;
     bool spare;
+    bool slow;     // behind a slow link
   };
-  std::vector<Free> free;
+  const std::map<std::string, NodeLinkRates> rates = node_link_rates(nodes);
+  std::vector<std::pair<const NodeAnnouncement*, NodeCapacity>> candidates;
+  std::vector<NodeCapacity> capacities;
   for (const auto& n : nodes) {
     if (!assignable(n, fixed)) continue;
-    const int capacity = layer_capacity(capacity_of(n), policy.model, policy.allocation);
+    candidates.push_back({&n, capacity_of(n, rates)});
+    capacities.push_back(candidates.back().second);
+  }
+  const double fastest = fastest_link(capacities);
+  std::vector<Free> free;
+  for (const auto& [node, capacity_of_node] : candidates) {
+    const NodeAnnouncement& n = *node;
+    const int capacity = layer_capacity(capacity_of_node, policy.model, policy.allocation);
     if (capacity <= 0) continue;
+    const bool slow = slow_link(capacity_of_node.link_bytes_per_second, fastest, policy.allocation);
     if (!has_range(n) && n.state == "joining") {
-      free.push_back({&n, capacity, false});
+      free.push_back({&n, capacity, false, slow});
     } else if (n.state == "ready" && holders[{n.layer_begin, n.layer_end}] > 1) {
-      free.push_back({&n, capacity, true});
+      free.push_back({&n, capacity, true, slow});
     }
   }
   int max_capacity = 0;
@@ -86,7 +108,8 @@ std::optional<std::map<std::string, LayerRange>> repair_cover(const std::vector<
   for (int e = n_layers; e > 0; e = from[e].first) {
     if (from[e].second) gaps.push_back({from[e].first, e});
   }
-  // The longest gap first, each to the smallest candidate that holds it (joiners before spares).
+  // The longest gap first, each to the smallest candidate that holds it (on a fast link before a
+  // slow one, then joiners before spares).
   std::sort(gaps.begin(), gaps.end(), [](const LayerRange& a, const LayerRange& b) {
     return a.end - a.begin > b.end - b.begin;
   });
@@ -98,7 +121,8 @@ std::optional<std::map<std::string, LayerRange>> repair_cover(const std::vector<
       const Free& f = free[i];
       if (used[i] || f.capacity < gap.end - gap.begin) continue;
       if (f.spare && holders[{f.node->layer_begin, f.node->layer_end}] <= 1) continue;  // its last copy now
-      if (pick < 0 || std::pair(f.spare, f.capacity) < std::pair(free[pick].spare, free[pick].capacity)) pick = int(i);
+      const Free& p = free[std::max(pick, 0)];
+      if (pick < 0 || std::tuple(f.slow, f.spare, f.capacity) < std::tuple(p.slow, p.spare, p.capacity)) pick = int(i);
     }
     if (pick < 0) return std::nullopt;
     used[pick] = true;
@@ -114,6 +138,7 @@ std::map<std::string, LayerRange> plan_assignments(const std::vector<NodeAnnounc
                                                    const std::set<std::string>& fixed, const SchedulerPolicy& policy) {
   const int n_layers = policy.model.n_layers;
   std::map<std::string, LayerRange> out;
+  const std::map<std::string, NodeLinkRates> rates = node_link_rates(nodes);
   if (covers_model(nodes, n_layers)) {
     // Ranges in service: their replicas and the time per token one replica carries.
     std::map<std::pair<int, int>, std::pair<double, int>> ranges;  // range -> (seconds, replicas)
@@ -126,7 +151,7 @@ std::map<std::string, LayerRange> plan_assignments(const std::vector<NodeAnnounc
     }
     for (const auto& n : nodes) {
       if (!assignable(n, fixed) || has_range(n) || n.state != "joining") continue;
-      const int capacity = layer_capacity(capacity_of(n), policy.model, policy.allocation);
+      const int capacity = layer_capacity(capacity_of(n, rates), policy.model, policy.allocation);
       if (capacity >= n_layers) {
         out[n.node_id] = {0, n_layers};  // a pipeline of its own
         continue;
@@ -150,16 +175,19 @@ std::map<std::string, LayerRange> plan_assignments(const std::vector<NodeAnnounc
   std::map<std::string, const NodeAnnouncement*> by_id;
   for (const auto& n : nodes) {
     if (!assignable(n, fixed)) continue;
-    capacities.push_back(capacity_of(n));
+    capacities.push_back(capacity_of(n, rates));
     by_id[n.node_id] = &n;
   }
   // After the first allocation, a gap is filled where it is rather than everything re-planned,
   // however few nodes are left: --wait-nodes holds only the first allocation back.
   const bool allocated_before =
       std::any_of(nodes.begin(), nodes.end(), [](const NodeAnnouncement& n) { return in_service(n); });
+  // The nodes waited for offer memory: a head without a worker is none.
+  const auto offering =
+      std::count_if(capacities.begin(), capacities.end(), [](const NodeCapacity& c) { return c.memory_bytes > 0; });
   if (allocated_before) {
     if (auto repair = repair_cover(nodes, fixed, policy)) return *repair;
-  } else if (int(capacities.size()) < policy.wait_nodes) {
+  } else if (offering < policy.wait_nodes) {
     return out;
   }
   const Allocation allocation = allocate_layers(capacities, policy.model, policy.allocation);

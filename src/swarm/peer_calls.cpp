@@ -78,6 +78,8 @@ grpc::Status serve_heartbeat(PeerHandler& handler, const v1::HeartbeatRequest& r
   return guarded("heartbeat", caller, [&] {
     const NodeAnnouncement from = validated([&] {
       if (!request.has_node()) fail("heartbeat without the sender's announcement");
+      if (request.padding().size() > wire::kMaxProbeBytes)
+        fail("probe padding of {} bytes, over the limit of {}", request.padding().size(), wire::kMaxProbeBytes);
       return wire::decode(request.node());
     });
     wire::encode(handler.on_heartbeat(from), *reply.mutable_node());

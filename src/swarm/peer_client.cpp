@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+
 #include "core/clock.h"
 #include "core/error.h"
 #include "proto/parallax.grpc.pb.h"
@@ -60,14 +62,20 @@ PeerClient::~PeerClient() = default;
 const std::string& PeerClient::address() const { return impl_->address; }
 
 HeartbeatResult PeerClient::heartbeat(const NodeAnnouncement& self, std::chrono::milliseconds timeout) {
+  return probe(self, 0, timeout);
+}
+
+HeartbeatResult PeerClient::probe(const NodeAnnouncement& self, size_t padding_bytes, std::chrono::milliseconds timeout) {
   v1::HeartbeatRequest request;
   wire::encode(self, *request.mutable_node());
   request.set_sent_unix_micros(unix_micros());
+  if (padding_bytes > 0) request.mutable_padding()->assign(std::min(padding_bytes, wire::kMaxProbeBytes), '\0');
   v1::HeartbeatReply reply;
+  const char* what = padding_bytes > 0 ? "probe" : "heartbeat";
   const auto start = std::chrono::steady_clock::now();
-  impl_->call("heartbeat", timeout, &v1::Peer::Stub::Heartbeat, request, reply);
+  impl_->call(what, timeout, &v1::Peer::Stub::Heartbeat, request, reply);
   const std::chrono::duration<double> rtt = std::chrono::steady_clock::now() - start;
-  return impl_->checked("heartbeat", [&] {
+  return impl_->checked(what, [&] {
     if (!reply.has_node()) fail("no announcement");
     HeartbeatResult result{wire::decode(reply.node()), reply.received_unix_micros(), rtt.count(), {}};
     for (const std::string& a : reply.unreachable()) {

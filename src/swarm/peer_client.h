@@ -35,6 +35,9 @@ class PeerClient {
   const std::string& address() const;
 
   HeartbeatResult heartbeat(const NodeAnnouncement& self, std::chrono::milliseconds timeout);
+  // A heartbeat carrying `padding_bytes` (at most wire::kMaxProbeBytes) that the peer ignores:
+  // the round trip, for the rate the link carries it at (swarm_node_links.cpp).
+  HeartbeatResult probe(const NodeAnnouncement& self, size_t padding_bytes, std::chrono::milliseconds timeout);
   AssignReply assign(const Assignment& assignment, std::chrono::milliseconds timeout);
   void abort(RequestId request, std::chrono::milliseconds timeout);
   JoinReplyData join(const NodeAnnouncement& self, std::chrono::milliseconds timeout);

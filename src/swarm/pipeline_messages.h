@@ -68,6 +68,15 @@ using PipelineMessage =
 // so results then differ from a single node's).
 enum class WireDType { F32, F16, BF16, Q8 };
 
+// What a node measured on its link to a peer: the round trip of its heartbeats and the rate a
+// probe crossed at (swarm/link_costs.h reads them for routing and allocation).
+struct LinkMeasure {
+  std::string peer_id;
+  double rtt_seconds = 0;            // smoothed heartbeat round trip; 0: not measured
+  double bytes_per_second = 0;       // towards the peer, from a probe; 0: not measured
+  friend bool operator==(const LinkMeasure&, const LinkMeasure&) = default;
+};
+
 // What a node tells the others about itself: in its DHT announcement and its heartbeats.
 struct NodeAnnouncement {
   std::string node_id;               // 16 hex digits, unique per process
@@ -89,6 +98,7 @@ struct NodeAnnouncement {
   // "<node id>@<relay host:port>"); `address` is one of them. Empty: `address` only.
   std::vector<std::string> addresses;
   bool relay = false;                // --relay: forwards frames for others without a cap
+  std::vector<LinkMeasure> links;    // its measured links to peers (at most wire::kMaxAnnouncedLinks)
 };
 
 // Scheduler -> node: hold layers [begin, end) of the model (begin == end: hold nothing).

@@ -25,6 +25,7 @@
 #include "swarm/stage_host.h"
 #include "swarm/swarm_credentials.h"
 #include "swarm/swarm_entry.h"
+#include "swarm/wire_codec.h"
 
 namespace px::swarm {
 namespace {
@@ -126,6 +127,7 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
   view.expire_after = config_.expire_after;
   view.max_running_per_stage = config_.stage.scheduler.max_running;
   view.self_id = id_;
+  view.hop_bytes_per_token = double(wire::wire_row_bytes(config_.wire_dtype, mc.n_embd));
   view_ = std::make_unique<ClusterView>(view);
 
   // In an open swarm every stage commits to what it sends on, for the heads' verifiers.
@@ -261,6 +263,7 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
     }
   });
   threads_.emplace_back([this] { heartbeat_loop(); });
+  threads_.emplace_back([this] { probe_loop(); });
   if (stage_) threads_.emplace_back([this] { load_loop(); });
   threads_.emplace_back([this] { scheduler_loop(); });  // acts only while this node is the scheduler
   spdlog::info("node {} at {} ({}), model {} ({} layers)", id_, address(),
@@ -325,6 +328,7 @@ NodeAnnouncement SwarmNode::announcement() const {
   a.addresses = addresses();
   a.address = a.addresses.front();
   a.relay = config_.relay;
+  a.links = view_->measured_links();
   a.api_address = config_.api_address;
   a.model_id = model_id_;
   a.n_layers = n_layers_;
@@ -491,7 +495,7 @@ void SwarmNode::scheduler_loop() {
                         node->layer_end == p.second.first.end;
       return done || (node->state != "loading" && age > std::chrono::seconds(2)) || age > std::chrono::seconds(120);
     });
-    if (pending_.empty()) {
+    if (pending_.empty() && !waiting_for_links(nodes)) {
       try {
         for (const auto& [node_id, range] : plan_assignments(nodes, fixed_nodes_, policy)) {
           const auto node = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n.node_id == node_id; });

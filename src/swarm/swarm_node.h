@@ -74,6 +74,13 @@ struct SwarmNodeConfig {
   std::chrono::milliseconds heartbeat_period{500};
   std::chrono::milliseconds heartbeat_timeout{1000};
   int heartbeat_failures = 2;               // consecutive misses before a peer counts as failed
+  // Link probes (swarm_node_links.cpp): a padded heartbeat of probe_bytes to every peer, when
+  // first heard and then every probe_every, gives the rate each link carries.
+  size_t probe_bytes = 128 << 10;
+  std::chrono::milliseconds probe_every{60000};
+  // The scheduler's first allocation over several nodes waits up to this long for their links
+  // to be measured, so that no stage lands behind a slow one unseen.
+  std::chrono::milliseconds link_wait{3000};
   std::chrono::milliseconds route_wait{30000};
   int max_attempts = 5;                     // a request's opens, across failures of its pipelines
   std::chrono::milliseconds progress_timeout{0};  // the head's progress watchdog (HeadConfig); 0: off
@@ -134,6 +141,10 @@ class SwarmNode : private PeerHandler, private MessageSender {
   void announce();
   void refresh_from_dht();
   void heartbeat_loop();
+  // Probes the links to peers that are due (swarm_node_links.cpp).
+  void probe_loop();
+  // Whether the first allocation should wait for the links of `nodes` to be measured.
+  bool waiting_for_links(const std::vector<NodeAnnouncement>& nodes);
   void scheduler_loop();
   void load_loop();  // loads assigned shards, newest assignment first
   // The deterministic rule for who runs allocation (see the .cpp).
@@ -205,6 +216,7 @@ class SwarmNode : private PeerHandler, private MessageSender {
   };
   std::map<std::string, Misses> missed_heartbeats_;  // heartbeat thread
   size_t heartbeat_round_ = 0;
+  std::chrono::steady_clock::time_point links_awaited_since_{};  // scheduler thread; epoch: not waiting
   // Peers declared failed, by id: the address and when (heartbeat thread). One heard from again
   // after that, and failing at the same address again, is alive and unreachable there.
   std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> declared_failed_;

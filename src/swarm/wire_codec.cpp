@@ -524,6 +524,14 @@ void encode(const NodeAnnouncement& in, v1::NodeAnnouncement& out) {
     out.add_addresses(wire_text(a, kMaxAddressLength));
   }
   out.set_relay(in.relay);
+  out.clear_links();
+  for (const LinkMeasure& link : in.links) {
+    if (out.links_size() == int(kMaxAnnouncedLinks)) break;
+    v1::LinkMeasure& l = *out.add_links();
+    l.set_peer_id(wire_text(link.peer_id, kMaxIdLength));
+    l.set_rtt_seconds(link.rtt_seconds);
+    l.set_bytes_per_second(link.bytes_per_second);
+  }
 }
 
 NodeAnnouncement decode(const v1::NodeAnnouncement& in) {
@@ -565,6 +573,12 @@ NodeAnnouncement decode(const v1::NodeAnnouncement& in) {
       out.addresses.push_back(a);
     }
     out.relay = in.relay();
+    if (size_t(in.links_size()) > kMaxAnnouncedLinks) fail("{} links, over the limit of {}", in.links_size(), kMaxAnnouncedLinks);
+    for (const v1::LinkMeasure& l : in.links()) {
+      check_length("links.peer_id", l.peer_id(), kMaxIdLength);
+      out.links.push_back({l.peer_id(), measure("links.rtt_seconds", l.rtt_seconds()),
+                           measure("links.bytes_per_second", l.bytes_per_second())});
+    }
     return out;
   });
 }

@@ -215,6 +215,8 @@ TEST(AnnouncementJson, LargestValidAnnouncementFitsTheSizeLimit) {
   a.n_layers = a.layer_end = kMaxAnnouncedLayers;
   a.layer_begin = 0;
   a.free_kv_tokens = std::numeric_limits<int64_t>::max();
+  a.addresses = std::vector<std::string>(8, a.address);
+  a.links = std::vector<LinkMeasure>(16, {"0123456789abcdef", 3599.123456789012, std::numeric_limits<double>::max()});
   const std::string text = announcement_to_json(a);
   EXPECT_LE(text.size(), kMaxAnnouncementBytes);
   expect_same(announcement_from_json(text), a);
@@ -258,6 +260,49 @@ TEST(AnnouncementJson, CarriesEveryAddressAndTheRelayFlagAndChecksThem) {
   json relay_text = json::parse(announcement_to_json(sample()));
   relay_text["relay"] = "yes";
   EXPECT_THROW(announcement_from_json(relay_text.dump()), Error);
+}
+
+}  // namespace
+}  // namespace px::swarm
+
+namespace px::swarm {
+namespace {
+
+TEST(AnnouncementJson, CarriesTheMeasuredLinksAndChecksThem) {
+  NodeAnnouncement a = sample();
+  a.links = {{"00000000000000a1", 0.025, 1.25e6}, {"00000000000000a2", 0, 0}};
+  EXPECT_EQ(announcement_from_json(announcement_to_json(a)).links, a.links);
+  // A node older than link probes sends none.
+  json old = json::parse(announcement_to_json(a));
+  old.erase("links");
+  EXPECT_TRUE(announcement_from_json(old.dump()).links.empty());
+  auto rejected = [&](const json& links, const std::string& why) {
+    json object = json::parse(announcement_to_json(sample()));
+    object["links"] = links;
+    try {
+      announcement_from_json(object.dump());
+      ADD_FAILURE() << "accepted " << links.dump();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  };
+  const json good = {{"peer_id", "00000000000000a1"}, {"rtt_seconds", 0.01}, {"bytes_per_second", 1e6}};
+  json bad = good;
+  bad["peer_id"] = "A1";
+  rejected(json::array({bad}), "a link's peer must be a node id");
+  bad = good;
+  bad["bytes_per_second"] = -5;
+  rejected(json::array({bad}), "bytes_per_second must be finite and >= 0");
+  bad = good;
+  bad["rtt_seconds"] = 1e9;
+  rejected(json::array({bad}), "rtt_seconds is over 3600");
+  bad = good;
+  bad.erase("rtt_seconds");
+  rejected(json::array({bad}), "missing member 'rtt_seconds'");
+  rejected(json::array({1}), "'links' must hold objects");
+  rejected(json(std::vector<json>(17, good)), "at most 16 objects");
+  a.links.assign(17, a.links.front());
+  EXPECT_THROW(announcement_to_json(a), Error);  // never published either
 }
 
 }  // namespace

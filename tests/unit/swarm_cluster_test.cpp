@@ -139,9 +139,11 @@ SchedulerPolicy policy(int wait_nodes = 1) {
 }
 
 TEST(LayerScheduler, FirstAllocationWaitsForEnoughNodesThenCoversTheModel) {
-  std::vector<NodeAnnouncement> nodes = {node("00000000000000e1", 0, 0, "joining")};
+  std::vector<NodeAnnouncement> nodes = {node("00000000000000e1", 0, 0, "joining"), node("00000000000000e0", 0, 0, "joining")};
   nodes[0].free_memory = 500e6;  // 4 layers
+  nodes[1].free_memory = 0;      // a head without a worker: not one of the nodes waited for
   EXPECT_TRUE(plan_assignments(nodes, {}, policy(2)).empty());
+  nodes.pop_back();
   nodes.push_back(node("00000000000000e2", 0, 0, "joining"));
   nodes[1].free_memory = 500e6;
   const auto plan = plan_assignments(nodes, {}, policy(2));

@@ -47,7 +47,7 @@ void expect_same(const SampledToken& a, const SampledToken& b) {
 auto fields(const NodeAnnouncement& n) {
   return std::tuple(n.node_id, n.address, n.api_address, n.model_id, n.n_layers, n.layer_begin, n.layer_end, n.state,
                     n.scheduler, n.layers_per_second, n.memory_bandwidth, n.free_memory, n.load, n.free_kv_tokens,
-                    n.sequence, n.addresses, n.relay);
+                    n.sequence, n.addresses, n.relay, n.links);
 }
 
 // ---- Sample messages with every field away from its default ---------------------------------
@@ -129,6 +129,7 @@ NodeAnnouncement sample_node() {
   n.sequence = 7;
   n.addresses = {"10.0.0.3:7000", "0123456789abcdef@10.0.0.9:7000"};
   n.relay = true;
+  n.links = {{"00000000000000a1", 0.025, 1.25e6}, {"00000000000000a2", 0.0001, 0}};
   return n;
 }
 
@@ -590,6 +591,15 @@ TEST(WireCodec, RejectsBadControlMessages) {
   node.clear_addresses();
   for (int i = 0; i < 9; ++i) node.add_addresses("10.0.0.1:7000");
   EXPECT_REJECTED(node, "9 addresses, over the limit of 8");
+  node.clear_addresses();
+  node.add_links()->set_bytes_per_second(-1);
+  EXPECT_REJECTED(node, "links.bytes_per_second = -1");
+  node.mutable_links(0)->set_bytes_per_second(0);
+  node.mutable_links(0)->set_rtt_seconds(std::numeric_limits<double>::infinity());
+  EXPECT_REJECTED(node, "links.rtt_seconds = inf");
+  node.clear_links();
+  for (int i = 0; i < 17; ++i) node.add_links();
+  EXPECT_REJECTED(node, "17 links, over the limit of 16");
 
   v1::Assignment assignment;
   assignment.set_layer_begin(10);
