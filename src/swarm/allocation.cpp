@@ -296,8 +296,20 @@ Allocation allocate_among(const std::vector<NodeCapacity>& nodes, const std::vec
 
 }  // namespace
 
-bool slow_link(double rate, double fastest, const AllocationConfig& config) {
-  return rate > 0 && rate < config.slow_link_ratio * fastest;
+double typical_link_rate(const std::vector<NodeCapacity>& nodes, const ModelFootprint& model,
+                         const AllocationConfig& config) {
+  std::vector<double> rates;
+  for (const NodeCapacity& n : nodes) {
+    if (n.link_bytes_per_second > 0 && layer_capacity(n, model, config) > 0) rates.push_back(n.link_bytes_per_second);
+  }
+  if (rates.empty()) return 0;
+  std::sort(rates.begin(), rates.end());
+  const size_t n = rates.size();
+  return n % 2 ? rates[n / 2] : 0.5 * (rates[n / 2 - 1] + rates[n / 2]);
+}
+
+bool slow_link(double rate, double typical, const AllocationConfig& config) {
+  return rate > 0 && rate < config.slow_link_ratio * typical;
 }
 
 Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFootprint& model,
@@ -307,14 +319,13 @@ Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFo
   Allocation all = allocate_among(nodes, none, model, config);
   // Nodes behind slow links that would be stages of a longer pipeline: without them, do the
   // others form as many pipelines?
-  double fastest = 0;
-  for (const NodeCapacity& n : nodes) fastest = std::max(fastest, n.link_bytes_per_second);
+  const double typical = typical_link_rate(nodes, model, config);
   const int64_t whole = int64_t(model.n_layers) + layers_for_bytes(model.embedding_bytes, model.layer_bytes) +
                         layers_for_bytes(model.head_bytes, model.layer_bytes);
   std::vector<bool> slow(nodes.size(), false);
   bool any_slow = false;
   for (size_t i = 0; i < nodes.size(); ++i) {
-    slow[i] = slow_link(nodes[i].link_bytes_per_second, fastest, config) && layer_capacity(nodes[i], model, config) < whole;
+    slow[i] = slow_link(nodes[i].link_bytes_per_second, typical, config) && layer_capacity(nodes[i], model, config) < whole;
     any_slow |= slow[i];
   }
   if (!any_slow) return all;

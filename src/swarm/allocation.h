@@ -27,7 +27,7 @@
 // 4. Nodes left over become replicas of the slowest stages whose range they can hold, giving the
 //    router alternatives where the pipelines are most loaded.
 // Links: hidden states cross every boundary between stages, so a node behind a slow link
-// (under slow_link_ratio of the fastest node's measured link rate) holds no pipeline stage when
+// (under slow_link_ratio of the median measured link rate) holds no pipeline stage when
 // the other nodes form as many pipelines without it: it becomes a replica, which the router
 // uses only when the stages on fast links are busy. A node holding the whole model alone sends
 // no hidden states and is never held back.
@@ -53,7 +53,7 @@ struct ModelFootprint {
 
 struct AllocationConfig {
   double memory_ratio = 0.9;      // share of a node's memory given to weights (the rest: KV, buffers)
-  double slow_link_ratio = 0.25;  // a link under this share of the fastest node's is slow
+  double slow_link_ratio = 0.25;  // a link under this share of the median node's is slow
 };
 
 struct StageAssignment {
@@ -94,9 +94,13 @@ struct Allocation {
 Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFootprint& model,
                            const AllocationConfig& config = {});
 
-// Whether a node whose link carries `rate` is behind a slow one where the fastest node's carries
-// `fastest` (an unknown rate, 0, never is).
-bool slow_link(double rate, double fastest, const AllocationConfig& config);
+// What slow links are judged against: the median of the known link rates of the nodes that can
+// hold a layer (0: none known). A median, so one exceptionally fast node makes no other slow.
+double typical_link_rate(const std::vector<NodeCapacity>& nodes, const ModelFootprint& model,
+                         const AllocationConfig& config);
+// Whether a node whose link carries `rate` is behind a slow one: under slow_link_ratio of
+// `typical` (an unknown rate, 0, never is).
+bool slow_link(double rate, double typical, const AllocationConfig& config);
 
 // Layers a node can hold: floor(memory * ratio / layer_bytes), never negative.
 int layer_capacity(const NodeCapacity& node, const ModelFootprint& model, const AllocationConfig& config);

@@ -149,13 +149,14 @@ void ClusterView::record_probe(const std::string& node_id, double bytes_per_seco
   while (p.probe_rates.size() > kProbesKept) p.probe_rates.pop_front();
 }
 
-std::vector<NodeAnnouncement> ClusterView::probe_due(std::chrono::milliseconds every) const {
+std::vector<NodeAnnouncement> ClusterView::probe_due(std::chrono::milliseconds every,
+                                                     std::chrono::milliseconds retry) const {
   std::lock_guard lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
   std::vector<const Peer*> due;
   for (const auto& [id, p] : peers_) {
-    const bool never = p.probed_at == std::chrono::steady_clock::time_point{};
-    if (id != config_.self_id && is_live(p, now) && (never || now - p.probed_at >= every)) due.push_back(&p);
+    const auto wait = p.probe_rates.empty() ? std::min(every, retry) : every;
+    if (id != config_.self_id && is_live(p, now) && now - p.probed_at >= wait) due.push_back(&p);
   }
   std::sort(due.begin(), due.end(), [](const Peer* a, const Peer* b) { return a->probed_at < b->probed_at; });
   std::vector<NodeAnnouncement> out;

@@ -54,8 +54,9 @@ class ClusterView {
   // A bandwidth probe towards the peer crossed at `bytes_per_second` (0: it failed). The
   // fastest of the last few counts: cross traffic only ever slows a probe down.
   void record_probe(const std::string& node_id, double bytes_per_second);
-  // Live peers (not this node) not probed within `every`, the longest unprobed first.
-  std::vector<NodeAnnouncement> probe_due(std::chrono::milliseconds every) const;
+  // Live peers (not this node) not probed within `every` — or within `retry`, while no probe
+  // of the peer has succeeded yet — the longest unprobed first.
+  std::vector<NodeAnnouncement> probe_due(std::chrono::milliseconds every, std::chrono::milliseconds retry) const;
   // What this node measured towards its peers, for its announcement: peers holding layers
   // first, at most wire::kMaxAnnouncedLinks.
   std::vector<LinkMeasure> measured_links() const;

@@ -23,11 +23,6 @@ NodeCapacity capacity_of(const NodeAnnouncement& n, const std::map<std::string, 
   return {n.node_id, n.free_memory, n.layers_per_second, r == rates.end() ? 0.0 : r->second.stage()};
 }
 
-double fastest_link(const std::vector<NodeCapacity>& nodes) {
-  double fastest = 0;
-  for (const NodeCapacity& n : nodes) fastest = std::max(fastest, n.link_bytes_per_second);
-  return fastest;
-}
 
 }  // namespace
 
@@ -71,13 +66,13 @@ std::optional<std::map<std::string, LayerRange>> repair_cover(const std::vector<
     candidates.push_back({&n, capacity_of(n, rates)});
     capacities.push_back(candidates.back().second);
   }
-  const double fastest = fastest_link(capacities);
+  const double typical = typical_link_rate(capacities, policy.model, policy.allocation);
   std::vector<Free> free;
   for (const auto& [node, capacity_of_node] : candidates) {
     const NodeAnnouncement& n = *node;
     const int capacity = layer_capacity(capacity_of_node, policy.model, policy.allocation);
     if (capacity <= 0) continue;
-    const bool slow = slow_link(capacity_of_node.link_bytes_per_second, fastest, policy.allocation);
+    const bool slow = slow_link(capacity_of_node.link_bytes_per_second, typical, policy.allocation);
     if (!has_range(n) && n.state == "joining") {
       free.push_back({&n, capacity, false, slow});
     } else if (n.state == "ready" && holders[{n.layer_begin, n.layer_end}] > 1) {

@@ -1,9 +1,11 @@
 #pragma once
 // Link figures for routing and allocation, read from what nodes announce: each lists what it
 // measured towards its peers (NodeAnnouncement::links: heartbeat round trips, probe rates).
-// A link carries at most what its slower end's access link allows, so the fastest rate
-// measured towards a node (or from it) is the best estimate of its own link in that direction,
-// and a link one node did not measure is judged by that. Pure functions.
+// A link carries at most what its slower end's access link allows: the fastest rate measured
+// towards a node is the best estimate of its downlink, and a link one node did not measure is
+// judged by that. What a node measured towards a peer tells of its own uplink only when others
+// reach that peer faster: a node that has probed only a slow peer is not slow itself. Pure
+// functions.
 #include <map>
 #include <string>
 #include <vector>
@@ -18,7 +20,9 @@ const LinkMeasure* announced_link(const NodeAnnouncement& from, const std::strin
 // The rates a node's links carry, as the swarm measured them (bytes per second; 0: unknown).
 struct NodeLinkRates {
   double inbound = 0;    // the fastest any peer measured towards it
-  double outbound = 0;   // the fastest it measured towards a peer
+  // The fastest it measured towards a peer, once some measure shows its own link as the limit
+  // (others reach that peer at over twice the rate); 0 until then.
+  double outbound = 0;
   // A stage inside a pipeline receives hidden states and sends them on: the slower direction.
   double stage() const;
 };

@@ -5,9 +5,9 @@
 // announcement (NodeAnnouncement::links), where routing (cluster_view.cpp) and the layer
 // scheduler (layer_scheduler.cpp) read them.
 //
-// The estimate is what one probe achieves: on a link of long round trips, TCP's slow start and
-// HTTP/2's flow-control window hold a 128 KiB probe below the link's rate, the more so the
-// faster the link, so rates are compared between links of similar round trips best.
+// The estimate is what one probe achieves: on a link of long round trips, TCP's slow start can
+// hold a 128 KiB probe below the link's rate, the more so the faster the link, so rates are
+// compared between links of similar round trips best.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -32,7 +32,8 @@ void SwarmNode::probe_loop() {
     loop_wake_.wait_for(lock, config_.heartbeat_period);
     if (stopping_ || config_.probe_bytes == 0) continue;
     lock.unlock();
-    for (const NodeAnnouncement& peer : view_->probe_due(config_.probe_every)) {
+    // A peer not measured yet (its probes failed: not reachable yet, busy) is tried again soon.
+    for (const NodeAnnouncement& peer : view_->probe_due(config_.probe_every, 4 * config_.heartbeat_period)) {
       const std::string target = view_->address_from(peer, id_);
       double rate = 0;
       if (!target.empty()) {

@@ -1,4 +1,6 @@
-// Measured links in a real swarm: every node probes its links and announces the rates, and the
+// Measured links in a real swarm. Routing: of two replicas of the whole model, the one 40 ms
+// away takes no request while the near one has room. Allocation: every node probes its links
+// and announces the rates, and the
 // scheduler keeps a node whose link crosses at 10 Mbit/s off the pipeline while two nodes on fast
 // links form it; the slow one replicates a stage. It offers room for more layers than the
 // others, so without its link measured it would open the pipeline. Peers reach it only through a forwarder that
@@ -36,7 +38,7 @@ TEST(LinkRates, ANodeBehindA10MbitLinkIsKeptOffThePipelineAndReplicatesAStage) {
   // The fast two split the model; the slow one holds a copy of one of their ranges.
   EXPECT_EQ(a["layers"][1].get<int>() - a["layers"][0].get<int>(), 4) << view.dump(1);
   EXPECT_EQ(b["layers"][1].get<int>() - b["layers"][0].get<int>(), 4) << view.dump(1);
-  EXPECT_NE(a["layers"], b["layers"]);
+  EXPECT_NE(a["layers"], b["layers"]) << view.dump(1) << head.process->output();
   EXPECT_TRUE(s["layers"] == a["layers"] || s["layers"] == b["layers"]) << view.dump(1);
   // What the head measured: the slow link near its 10 Mbit/s, the others far faster.
   ASSERT_TRUE(s["mbit_per_s"].is_number()) << s.dump(1);
@@ -44,14 +46,47 @@ TEST(LinkRates, ANodeBehindA10MbitLinkIsKeptOffThePipelineAndReplicatesAStage) {
   EXPECT_GT(s["mbit_per_s"].get<double>(), 3.0) << s.dump(1);
   ASSERT_TRUE(a["mbit_per_s"].is_number()) << a.dump(1);
   EXPECT_GT(a["mbit_per_s"].get<double>(), 50.0) << a.dump(1);
-  // The workers announce what they measured too: each fast one, its link towards the slow one.
-  bool announced = false;
-  for (const auto& link : a["links"]) {
-    if (link["peer"] == slow_id && link["mbit_per_s"].is_number()) announced = link["mbit_per_s"].get<double>() < 12.0;
+  // The workers announce what they measured too: a fast one, its link towards the slow one.
+  json link;
+  for (const auto deadline = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < deadline;
+       std::this_thread::sleep_for(100ms)) {
+    const json now = node_in(cluster(head.api), a_id);
+    for (const auto& l : now.value("links", json::array())) {
+      if (l["peer"] == slow_id && l["mbit_per_s"].is_number()) link = l;
+    }
+    if (!link.empty()) break;
   }
-  EXPECT_TRUE(announced) << a.dump(1);
+  ASSERT_FALSE(link.empty()) << cluster(head.api).dump(1);
+  EXPECT_LT(link["mbit_per_s"].get<double>(), 12.0) << link.dump();
 
   expect_same(complete_concurrently(head.api, 8), "with a slow-linked replica");
+}
+
+TEST(LinkRates, AReplica40msAwayTakesNoRequestWhileTheNearOneHasRoom) {
+  single_node_reference();
+  Head head({"--no-worker"});
+  ASSERT_FALSE(head.api.empty()) << head.process->output();
+  auto near = worker(head.p2p, {"serve", "--layers", "0:8"});
+  swarm::LinkEmulator far_link(std::chrono::milliseconds(20));
+  ChildProcess far({"serve", "-m", model_path(), "--layers", "0:8", "--peer", head.p2p, "--advertise",
+                    far_link.address(), "--p2p-port", "0", "-t", "1", "--heartbeat-ms", "200", "--expire-ms", "2000"});
+  ASSERT_FALSE(far.wait_for(R"((ready node=.*))", 60s).empty()) << far.output();
+  far_link.forward_to(std::stoi(far.wait_for(R"(listen=\S+:(\d+))", 5s)));
+  const std::string near_id = node_id_of(*near), far_id = node_id_of(far);
+  ASSERT_TRUE(wait_for_cluster(head.api, 2, 2, 60s)) << cluster(head.api).dump(1);
+  // The head has measured the far one's round trip.
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const json n = node_in(cluster(head.api), far_id);
+    if (n.contains("rtt_ms") && n["rtt_ms"].is_number() && n["rtt_ms"].get<double>() > 35) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_GT(node_in(cluster(head.api), far_id).value("rtt_ms", 0.0), 35.0) << cluster(head.api).dump(1);
+
+  expect_same(complete_concurrently(head.api, 8), "near and far replicas");
+  const json routes = cluster(head.api)["routes"];
+  EXPECT_GE(routes.size(), 8u);
+  for (const auto& r : routes) EXPECT_EQ(r["nodes"], json::array({near_id})) << routes.dump(1);
 }
 
 }  // namespace

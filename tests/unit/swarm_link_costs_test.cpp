@@ -33,17 +33,25 @@ NodeAnnouncement node(const std::string& id, int begin, int end, const std::stri
   return n;
 }
 
-TEST(LinkCosts, ANodesRatesAreTheFastestMeasuredTowardsItAndFromIt) {
+TEST(LinkCosts, ANodesRatesAreTheFastestMeasuredTowardsItAndFromItWhereItsOwnLinkLimits) {
   NodeAnnouncement a = node("00000000000000a1", 0, 4), b = node("00000000000000b1", 4, 8), c = node("00000000000000c1", 4, 8);
-  // Everyone reaches c slowly (its downlink); c sends fast, and b slowly towards c only.
-  a.links = {{b.node_id, 0.002, kFast}, {c.node_id, 0.002, kSlow}};
+  NodeAnnouncement d = node("00000000000000d1", 4, 8), e = node("00000000000000e1", 0, 0, "joining");
+  // Everyone reaches c slowly (its downlink); c sends fast. d's uplink is slow: it reaches a at
+  // 10 Mbit/s where b does at 100. e has probed only c.
+  a.links = {{b.node_id, 0.002, kFast}, {c.node_id, 0.002, kSlow}, {d.node_id, 0.002, kFast}};
   b.links = {{a.node_id, 0.002, kFast}, {c.node_id, 0.002, kSlow}};
   c.links = {{a.node_id, 0.002, kFast}, {b.node_id, 0.002, kFast}, {c.node_id, 0, 1e12}};  // itself: ignored
-  const auto rates = node_link_rates({a, b, c});
+  d.links = {{a.node_id, 0.002, kSlow}};
+  e.links = {{c.node_id, 0.002, kSlow * 0.99}};
+  const auto rates = node_link_rates({a, b, c, d, e});
   EXPECT_DOUBLE_EQ(rates.at(c.node_id).inbound, kSlow);
-  EXPECT_DOUBLE_EQ(rates.at(c.node_id).outbound, kFast);
-  EXPECT_DOUBLE_EQ(rates.at(c.node_id).stage(), kSlow);  // a stage needs both directions
-  EXPECT_DOUBLE_EQ(rates.at(b.node_id).stage(), kFast);  // its slow link to c is c's fault
+  EXPECT_DOUBLE_EQ(rates.at(c.node_id).outbound, 0);  // nothing shows its uplink limiting
+  EXPECT_DOUBLE_EQ(rates.at(c.node_id).stage(), kSlow);
+  EXPECT_DOUBLE_EQ(rates.at(b.node_id).stage(), kFast);  // its slow link to c is c's doing
+  EXPECT_DOUBLE_EQ(rates.at(d.node_id).inbound, kFast);
+  EXPECT_DOUBLE_EQ(rates.at(d.node_id).outbound, kSlow);  // b reaches a 10x faster than d does
+  EXPECT_DOUBLE_EQ(rates.at(d.node_id).stage(), kSlow);   // a stage needs both directions
+  EXPECT_EQ(rates.count(e.node_id), 0u);  // unknown, not slow
   EXPECT_DOUBLE_EQ((NodeLinkRates{0, kSlow}).stage(), kSlow);  // one direction known
   EXPECT_EQ(announced_link(a, c.node_id)->bytes_per_second, kSlow);
   EXPECT_EQ(announced_link(a, "00000000000000ff"), nullptr);
@@ -65,12 +73,16 @@ TEST(ClusterView, ProbesKeepTheFastestOfTheLastFewAndStagesAreAnnouncedFirst) {
   view.update(node("00000000000000b1", 0, 0, "joining"));
   view.update(node("00000000000000c1", 4, 8));
   std::vector<std::string> due;
-  for (const auto& n : view.probe_due(60s)) due.push_back(n.node_id);
+  for (const auto& n : view.probe_due(60s, 60s)) due.push_back(n.node_id);
   EXPECT_EQ(due, (std::vector<std::string>{"00000000000000b1", "00000000000000c1"}));  // never probed; not itself
   for (double rate : {3e6, 1e6, 2e6}) view.record_probe("00000000000000c1", rate);
   view.record_probe("00000000000000b1", 0);  // failed: probed, nothing learnt
-  EXPECT_TRUE(view.probe_due(60s).empty());
-  EXPECT_EQ(view.probe_due(0ms).size(), 2u);
+  EXPECT_TRUE(view.probe_due(60s, 60s).empty());
+  EXPECT_EQ(view.probe_due(0ms, 60s).size(), 2u);
+  // One whose probes all failed is tried again after `retry`, one measured after `every`.
+  const auto retried = view.probe_due(60s, 0ms);
+  ASSERT_EQ(retried.size(), 1u);
+  EXPECT_EQ(retried[0].node_id, "00000000000000b1");
   view.set_rtt("00000000000000b1", 0.010);
   std::vector<LinkMeasure> links = view.measured_links();
   ASSERT_EQ(links.size(), 2u);
@@ -146,6 +158,9 @@ TEST(Allocation, ANodeBehindASlowLinkIsAReplicaWhileOthersFormAsManyPipelines) {
   a = allocate_layers({capacity("a", kFast), capacity("b", kFast), capacity("c", kFast / 3, 200)}, model());
   EXPECT_TRUE(a.slow_links.empty());
   EXPECT_NE(std::find(stage_ids(a).begin(), stage_ids(a).end(), "c"), stage_ids(a).end());
+  // Slow is against the median: one exceptionally fast node makes nobody else slow.
+  a = allocate_layers({capacity("a", kFast), capacity("b", kFast), capacity("c", 1000 * kFast)}, model());
+  EXPECT_TRUE(a.slow_links.empty());
   // Needed to cover the model at all: it serves.
   a = allocate_layers({capacity("a", kFast), capacity("c", kSlow)}, model());
   EXPECT_EQ(stage_ids(a), (std::vector<std::string>{"a", "c"}));
