@@ -24,6 +24,14 @@ PeerAddress parse_peer_address(std::string_view text) {
   return {std::string(relay), std::string(node)};
 }
 
+std::string peer_host(std::string_view grpc_peer) {
+  const size_t colon = grpc_peer.rfind(':');
+  const bool has_port = colon != std::string_view::npos && colon + 1 < grpc_peer.size() &&
+                        grpc_peer.find_first_not_of("0123456789", colon + 1) == std::string_view::npos &&
+                        grpc_peer.substr(0, colon).find(':') != std::string_view::npos;  // "ipv4:" precedes
+  return std::string(has_port ? grpc_peer.substr(0, colon) : grpc_peer);
+}
+
 std::string relayed_address(const std::string& node_id, const std::string& relay) { return node_id + "@" + relay; }
 
 std::string relay_target(const std::string& address) {

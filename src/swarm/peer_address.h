@@ -31,6 +31,9 @@ std::string relay_target(const std::string& address);
 // host:port to connect to; the text itself when it does not parse.
 std::string dial_address(const std::string& address);
 bool is_node_id(std::string_view text);
+// A gRPC peer string without its port ("ipv4:10.0.0.1:5000" -> "ipv4:10.0.0.1",
+// "ipv6:[::1]:5000" -> "ipv6:[::1]"): who a caller is in a swarm without credentials.
+std::string peer_host(std::string_view grpc_peer);
 
 // Every address a node announces, preferred first: `addresses`, or `address` alone for a node
 // that lists none.

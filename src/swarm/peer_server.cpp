@@ -111,10 +111,14 @@ class PeerServer::Service final : public v1::Peer::Service {
     const std::string node_id = up.hello().node_id();
     if (!is_node_id(node_id)) return {grpc::StatusCode::INVALID_ARGUMENT, "attach: the node id must be 16 hex digits"};
     if (!register_stream(context)) return {grpc::StatusCode::UNAVAILABLE, "the peer service is shutting down"};
-    const std::shared_ptr<RelayHub::Session> session = hub_.attach(node_id);
+    // Who attaches: its credential in a private swarm, else its host (a node re-attaching after
+    // its NAT gave it a new port keeps its host).
+    const std::string owner = tls_ ? "serial " + tls_->caller_serial(*context->auth_context()) : peer_host(context->peer());
+    std::string refusal;
+    const std::shared_ptr<RelayHub::Session> session = hub_.attach(node_id, owner, &refusal);
     if (!session) {
       unregister_stream(context);
-      return {grpc::StatusCode::RESOURCE_EXHAUSTED, "attach: this node relays for as many nodes as it takes"};
+      return {grpc::StatusCode::RESOURCE_EXHAUSTED, wire::wire_text("attach: " + refusal)};
     }
     spdlog::info("peer service: node {} attached from {}", node_id, context->peer());
     // The attached node's answers, read beside the writes below.

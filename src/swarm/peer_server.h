@@ -60,6 +60,9 @@ struct RelayHubOptions {
   double shared_bytes_per_second = 0;   // the cap on frames from other nodes; 0: none
   size_t max_queued_frames = 512;       // per attached node
   size_t max_attached = 256;
+  // How long a node id stays bound to the peer that attached under it after its stream ends:
+  // another peer cannot take the id over (and the frames sent to it) meanwhile.
+  std::chrono::milliseconds binding_memory{60000};
 };
 
 struct PeerServerOptions {

@@ -151,4 +151,13 @@ std::string PeerTls::check_call(const grpc::AuthContext& context) const {
   return {};
 }
 
+std::string PeerTls::caller_serial(const grpc::AuthContext& context) const {
+  if (!check_call(context).empty()) return {};
+  const auto certs = context.FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  const std::string pem(certs.front().data(), certs.front().size());
+  std::lock_guard lock(mutex_);
+  const auto it = checked_calls_.find(pem);
+  return it == checked_calls_.end() ? std::string() : it->second.serial;
+}
+
 }  // namespace px::swarm

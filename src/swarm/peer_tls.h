@@ -45,6 +45,8 @@ class PeerTls {
   // A call's peer, checked again (its connection may predate a revocation): empty when it may
   // proceed, else why not.
   std::string check_call(const grpc::AuthContext& context) const;
+  // The serial of the credential a call's peer showed; empty when it showed none valid.
+  std::string caller_serial(const grpc::AuthContext& context) const;
 
   // Handshake outcomes (called by the certificate verifier; public for it).
   void handshake_checked(const std::string& target, const std::string& serial, const std::string& refusal);

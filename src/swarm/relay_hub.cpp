@@ -47,16 +47,32 @@ RelayHub::RelayHub(RelayHubOptions options) : options_(options) {}
 
 RelayHub::~RelayHub() { stop(); }
 
-std::shared_ptr<RelayHub::Session> RelayHub::attach(const std::string& node_id) {
+std::shared_ptr<RelayHub::Session> RelayHub::attach(const std::string& node_id, const std::string& owner,
+                                                    std::string* refusal) {
+  auto refuse = [&](std::string why) {
+    if (refusal) *refusal = std::move(why);
+    return nullptr;
+  };
   std::shared_ptr<Session> old;
-  std::shared_ptr<Session> fresh(new Session(node_id));
+  std::shared_ptr<Session> fresh(new Session(node_id, owner));
   {
     std::lock_guard lock(mutex_);
-    if (stopped_) return nullptr;
+    if (stopped_) return refuse("this node is shutting down");
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(bindings_, [&](const auto& b) { return now >= b.second.second; });
     auto it = sessions_.find(node_id);
-    if (it == sessions_.end() && sessions_.size() >= options_.max_attached) return nullptr;
+    if (it != sessions_.end() && it->second->owner_ != owner) {
+      return refuse("node id " + node_id + " is attached here by another peer");
+    }
+    if (auto bound = bindings_.find(node_id); bound != bindings_.end() && bound->second.first != owner) {
+      return refuse("node id " + node_id + " was attached here by another peer moments ago");
+    }
+    if (it == sessions_.end() && sessions_.size() >= options_.max_attached) {
+      return refuse("this node relays for as many nodes as it takes");
+    }
     if (it != sessions_.end()) old = std::move(it->second);
     sessions_[node_id] = fresh;
+    bindings_.erase(node_id);
   }
   if (old) old->close();
   return fresh;
@@ -66,7 +82,13 @@ void RelayHub::detach(const std::shared_ptr<Session>& session) {
   {
     std::lock_guard lock(mutex_);
     auto it = sessions_.find(session->node_id());
-    if (it != sessions_.end() && it->second == session) sessions_.erase(it);
+    if (it != sessions_.end() && it->second == session) {
+      sessions_.erase(it);
+      // Bounded like the sessions: an id bound beyond that many is forgotten first.
+      if (bindings_.size() < options_.max_attached * 4) {
+        bindings_[session->node_id()] = {session->owner_, std::chrono::steady_clock::now() + options_.binding_memory};
+      }
+    }
   }
   session->close();
 }

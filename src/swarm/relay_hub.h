@@ -46,10 +46,11 @@ class RelayHub {
       grpc::Status status;
       std::string reply;
     };
-    explicit Session(std::string node_id) : node_id_(std::move(node_id)) {}
+    Session(std::string node_id, std::string owner) : node_id_(std::move(node_id)), owner_(std::move(owner)) {}
     void close();
 
     const std::string node_id_;
+    const std::string owner_;
     mutable std::mutex mutex_;
     std::condition_variable ready_;   // to next(): a message or the close
     std::condition_variable space_;   // to senders: room in the queue, or the close
@@ -63,9 +64,13 @@ class RelayHub {
   explicit RelayHub(RelayHubOptions options = {});
   ~RelayHub();  // stop()
 
-  // A node attaches: its new session replaces an older one (a node re-attaching after its
-  // stream broke on its side first). Null when the hub is full or stopped.
-  std::shared_ptr<Session> attach(const std::string& node_id);
+  // A node attaches from `owner` (who the caller is: its credential's serial in a private swarm,
+  // else its host): the new session replaces an older one of the same owner (a node
+  // re-attaching after its stream broke on its side first). An id attached by another owner,
+  // or bound to one within binding_memory of its stream's end, is refused: nobody takes over
+  // another node's frames. Null with `refusal` set when refused, the hub full or stopped.
+  std::shared_ptr<Session> attach(const std::string& node_id, const std::string& owner = "",
+                                  std::string* refusal = nullptr);
   // The session's stream ended.
   void detach(const std::shared_ptr<Session>& session);
 
@@ -92,6 +97,8 @@ class RelayHub {
   const RelayHubOptions options_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Session>> sessions_;
+  // Ids whose stream ended: who held them, and until when no other owner may attach under them.
+  std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> bindings_;
   bool stopped_ = false;
   std::atomic<uint64_t> shared_frames_{0};
   std::mutex share_mutex_;

@@ -91,6 +91,36 @@ TEST(RelayHub, AFullQueueRefusesInsteadOfGrowing) {
   EXPECT_TRUE(hub.forward(kAttachedId, frame, false, 0ms)) << "room again";
 }
 
+TEST(RelayHub, AnIdAttachedByOnePeerCannotBeTakenOverByAnother) {
+  RelayHubOptions options;
+  options.binding_memory = 300ms;
+  RelayHub hub(options);
+  std::string why;
+  auto session = hub.attach(kAttachedId, "serial 11", &why);
+  ASSERT_TRUE(session);
+  EXPECT_FALSE(hub.attach(kAttachedId, "serial 22", &why));
+  EXPECT_NE(why.find("attached here by another peer"), std::string::npos) << why;
+  EXPECT_FALSE(session->closed()) << "the refused attach leaves the session alone";
+  // Its stream ended: the id stays bound to its owner for a while.
+  hub.detach(session);
+  EXPECT_FALSE(hub.attach(kAttachedId, "serial 22", &why));
+  EXPECT_NE(why.find("moments ago"), std::string::npos) << why;
+  auto again = hub.attach(kAttachedId, "serial 11", &why);
+  ASSERT_TRUE(again) << "its owner comes back: " << why;
+  hub.detach(again);
+  std::this_thread::sleep_for(400ms);
+  EXPECT_TRUE(hub.attach(kAttachedId, "serial 22", &why)) << "free again after binding_memory: " << why;
+}
+
+TEST(PeerAddress, ACallersHostIsItsPeerStringWithoutThePort) {
+  EXPECT_EQ(peer_host("ipv4:10.0.0.1:5000"), "ipv4:10.0.0.1");
+  EXPECT_EQ(peer_host("ipv6:[::1]:5000"), "ipv6:[::1]");
+  EXPECT_EQ(peer_host("ipv6:%5B::1%5D:5000"), "ipv6:%5B::1%5D");
+  EXPECT_EQ(peer_host("unix:/tmp/socket"), "unix:/tmp/socket");
+  EXPECT_EQ(peer_host("ipv4:10.0.0.1:"), "ipv4:10.0.0.1:");
+  EXPECT_EQ(peer_host(""), "");
+}
+
 TEST(RelayHub, ANewerAttachReplacesTheOlderAndStopClosesAll) {
   RelayHub hub;
   auto old_session = hub.attach(kAttachedId);

@@ -16,6 +16,8 @@
 #include "swarm/peer_link.h"
 #include "swarm/peer_server.h"
 #include "swarm/peer_tls.h"
+#include "swarm/relay_attachment.h"
+#include "swarm/relay_hub.h"
 #include "swarm/swarm_node.h"
 #include "unit/test_temp_dir.h"
 
@@ -28,6 +30,7 @@ class Handler : public PeerHandler {
  public:
   void on_pipeline(PipelineMessage) override { ++frames; }
   NodeAnnouncement on_heartbeat(const NodeAnnouncement&) override {
+    ++heartbeats;
     NodeAnnouncement self;
     self.node_id = "00000000000000aa";
     self.address = "127.0.0.1:1";
@@ -39,12 +42,13 @@ class Handler : public PeerHandler {
   JoinReplyData on_join(const NodeAnnouncement&) override { return {true, {}, {}, std::nullopt, {}}; }
   std::string on_cluster() override { return R"({"ok":true})"; }
   std::atomic<int> frames{0};
+  std::atomic<int> heartbeats{0};
 };
 
 struct TlsSwarm {
   std::string root, other_root;
   std::shared_ptr<SwarmCredentials> server_credentials;
-  std::shared_ptr<const PeerTls> server_tls, member, foreigner;
+  std::shared_ptr<const PeerTls> server_tls, member, other_member, foreigner;
 
   TlsSwarm() {
     static int n = 0;
@@ -55,10 +59,12 @@ struct TlsSwarm {
     create_swarm_root(other_root, "theirs");
     issue_node_credential(root, base + "server", "server", 30);
     issue_node_credential(root, base + "member", "member", 30);
+    issue_node_credential(root, base + "other-member", "other-member", 30);
     issue_node_credential(other_root, base + "foreigner", "foreigner", 30);
     server_credentials = SwarmCredentials::load(base + "server");
     server_tls = std::make_shared<PeerTls>(server_credentials);
     member = std::make_shared<PeerTls>(SwarmCredentials::load(base + "member"));
+    other_member = std::make_shared<PeerTls>(SwarmCredentials::load(base + "other-member"));
     foreigner = std::make_shared<PeerTls>(SwarmCredentials::load(base + "foreigner"));
   }
 };
@@ -154,6 +160,31 @@ TEST(PeerTls, PeersNegotiateTls13) {
   Handler handler;
   PeerServer server(handler, tls_server(swarm.server_tls));
   EXPECT_EQ(negotiated_version(server.port(), swarm.member->credentials()), TLS1_3_VERSION);
+}
+
+TEST(PeerTls, AMemberCannotAttachUnderTheNodeIdAnotherMemberAttachedWith) {
+  // A node behind NAT attaches to the server as 00000000000000b1; another member claiming that id
+  // (to receive the frames peers send to "00000000000000b1@server") is refused while it is bound.
+  TlsSwarm swarm;
+  Handler server_handler, owner_handler, intruder_handler;
+  PeerServer server(server_handler, tls_server(swarm.server_tls));
+  RelayAttachmentOptions owner_options, intruder_options;
+  owner_options.tls = swarm.member;
+  intruder_options.tls = swarm.other_member;
+  RelayAttachment owner(server.address(), "00000000000000b1", owner_handler, owner_options);
+  for (int i = 0; i < 100 && !owner.attached(); ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(owner.attached());
+  RelayAttachment intruder(server.address(), "00000000000000b1", intruder_handler, intruder_options);
+  std::this_thread::sleep_for(500ms);  // several attempts
+  EXPECT_FALSE(intruder.attached());
+  EXPECT_TRUE(owner.attached());
+  // Calls for the id still reach its owner.
+  NodeAnnouncement caller;
+  caller.node_id = "00000000000000c1";
+  caller.address = "127.0.0.1:2";
+  PeerClient("00000000000000b1@" + server.address(), swarm.member).heartbeat(caller, 5s);
+  EXPECT_EQ(owner_handler.heartbeats.load(), 1);
+  EXPECT_EQ(intruder_handler.heartbeats.load(), 0);
 }
 
 TEST(PeerTls, ANodeWithoutCredentialsRefusesToServeBeyondLoopback) {
