@@ -23,15 +23,18 @@ void print_status(const std::string& json_text, bool raw) {
   const nlohmann::json j = nlohmann::json::parse(json_text);
   fmt::print("model {} ({} layers), seen from node {}\n", j.value("model_id", "?"), j.value("n_layers", 0),
              j.value("self", "?"));
-  fmt::print("{:<18}{:<22}{:<10}{:<10}{:>7}{:>10}{:>10}  {}\n", "NODE", "ADDRESS", "LAYERS", "STATE", "LOAD",
-             "FREE KV", "RTT ms", "API");
+  fmt::print("{:<18}{:<22}{:<10}{:<10}{:>7}{:>10}{:>10}{:>10}  {}\n", "NODE", "ADDRESS", "LAYERS", "STATE", "LOAD",
+             "FREE KV", "RTT ms", "Mbit/s", "API");
   for (const auto& n : j.at("nodes")) {
     const auto& layers = n.at("layers");
     const std::string range = fmt::format("{}:{}", layers[0].get<int>(), layers[1].get<int>());
     const std::string rtt = n.at("rtt_ms").is_null() ? "-" : fmt::format("{:.2f}", n.at("rtt_ms").get<double>());
-    fmt::print("{:<18}{:<22}{:<10}{:<10}{:>7.2f}{:>10}{:>10}  {}{}\n", n.at("id").get<std::string>(),
+    // This node's probe of the link (absent from older nodes' answers).
+    const nlohmann::json mbit = n.value("mbit_per_s", nlohmann::json());
+    const std::string rate = mbit.is_number() ? fmt::format("{:.1f}", mbit.get<double>()) : "-";
+    fmt::print("{:<18}{:<22}{:<10}{:<10}{:>7.2f}{:>10}{:>10}{:>10}  {}{}\n", n.at("id").get<std::string>(),
                n.at("address").get<std::string>(), range, n.at("state").get<std::string>(), n.at("load").get<double>(),
-               n.at("free_kv_tokens").get<int64_t>(), rtt, n.at("api_address").get<std::string>(),
+               n.at("free_kv_tokens").get<int64_t>(), rtt, rate, n.at("api_address").get<std::string>(),
                n.value("scheduler", false) ? "  (scheduler)" : "");
   }
   int i = 0;
