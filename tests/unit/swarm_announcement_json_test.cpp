@@ -277,14 +277,7 @@ TEST(AnnouncementJson, CarriesTheMeasuredLinksAndChecksThem) {
   old.erase("links");
   EXPECT_TRUE(announcement_from_json(old.dump()).links.empty());
   auto rejected = [&](const json& links, const std::string& why) {
-    json object = json::parse(announcement_to_json(sample()));
-    object["links"] = links;
-    try {
-      announcement_from_json(object.dump());
-      ADD_FAILURE() << "accepted " << links.dump();
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
-    }
+    expect_rejected(edited([&](json& object) { object["links"] = links; }), why);
   };
   const json good = {{"peer_id", "00000000000000a1"}, {"rtt_seconds", 0.01}, {"bytes_per_second", 1e6}};
   json bad = good;

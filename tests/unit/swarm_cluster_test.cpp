@@ -7,6 +7,7 @@
 
 #include "swarm/cluster_view.h"
 #include "swarm/layer_scheduler.h"
+#include "unit/swarm_sample_node.h"
 
 namespace px::swarm {
 namespace {
@@ -15,19 +16,7 @@ using namespace std::chrono_literals;
 
 NodeAnnouncement node(const std::string& id, int begin, int end, const std::string& state = "ready",
                       uint64_t sequence = 1) {
-  NodeAnnouncement n;
-  n.node_id = id;
-  n.address = "127.0.0.1:" + std::to_string(7000 + std::stoi(id.substr(id.size() - 2), nullptr, 16));
-  n.model_id = "m";
-  n.n_layers = 8;
-  n.layer_begin = begin;
-  n.layer_end = end;
-  n.state = state;
-  n.layers_per_second = 1000;
-  n.free_memory = 1e9;
-  n.free_kv_tokens = 1000;
-  n.sequence = sequence;
-  return n;
+  return test::sample_node(id, begin, end, state, sequence);
 }
 
 ClusterView make_view(std::chrono::milliseconds expire = 5000ms) {

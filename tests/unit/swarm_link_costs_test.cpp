@@ -8,6 +8,7 @@
 #include "swarm/cluster_view.h"
 #include "swarm/layer_scheduler.h"
 #include "swarm/link_costs.h"
+#include "unit/swarm_sample_node.h"
 
 namespace px::swarm {
 namespace {
@@ -18,18 +19,8 @@ constexpr double kFast = 100e6 / 8;   // 100 Mbit/s
 constexpr double kSlow = 10e6 / 8;    // 10 Mbit/s
 
 NodeAnnouncement node(const std::string& id, int begin, int end, const std::string& state = "ready") {
-  NodeAnnouncement n;
-  n.node_id = id;
-  n.address = "127.0.0.1:" + std::to_string(7000 + std::stoi(id.substr(id.size() - 2), nullptr, 16));
-  n.model_id = "m";
-  n.n_layers = 8;
-  n.layer_begin = begin;
-  n.layer_end = end;
-  n.state = state;
+  NodeAnnouncement n = test::sample_node(id, begin, end, state);
   n.layers_per_second = 80000;  // fast stages: the links decide
-  n.free_memory = 1e9;
-  n.free_kv_tokens = 1000;
-  n.sequence = 1;
   return n;
 }
 
