@@ -4,6 +4,7 @@
 #include <cmath>
 
 namespace px::swarm {
+
 const LinkMeasure* announced_link(const NodeAnnouncement& from, const std::string& to_id) {
   for (const LinkMeasure& link : from.links) {
     if (link.peer_id == to_id) return &link;

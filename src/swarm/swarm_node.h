@@ -74,8 +74,8 @@ struct SwarmNodeConfig {
   std::chrono::milliseconds heartbeat_period{500};
   std::chrono::milliseconds heartbeat_timeout{1000};
   int heartbeat_failures = 2;               // consecutive misses before a peer counts as failed
-  // Link probes (swarm_node_links.cpp): a padded heartbeat of probe_bytes to every peer, when
-  // first heard and then every probe_every, gives the rate each link carries.
+  // Link probes (swarm_node_links.cpp): a padded heartbeat (up to probe_bytes) to every peer,
+  // when first heard and then every probe_every, gives the rate each link carries.
   size_t probe_bytes = 128 << 10;
   std::chrono::milliseconds probe_every{60000};
   // The scheduler's first allocation over several nodes waits up to this long for their links

@@ -1,7 +1,10 @@
 // SwarmNode: measuring its links. Every peer it hears of is probed at once and then every
-// probe_every: a heartbeat padded with probe_bytes between two plain ones on the same
-// connection; the padded one's round trip less the quicker plain one's is the padding's time on
-// the link (the first plain one may still be connecting). The rates go into this node's
+// probe_every: a padded heartbeat between two plain ones on the same connection; the padded
+// one's round trip less the quicker plain one's is the padding's time on the link (the first
+// plain one may still be connecting). The padding is 16 KiB first, and probe_bytes only when
+// the link would carry that within kMaxProbeSeconds: a probe holds the link (and the
+// heartbeats queued behind it on the connection) for a fraction of a heartbeat's deadline even
+// on a slow uplink. The rates go into this node's
 // announcement (NodeAnnouncement::links), where routing (cluster_view.cpp) and the layer
 // scheduler (layer_scheduler.cpp) read them.
 //
@@ -23,6 +26,25 @@ namespace {
 // The fastest rate a probe is credited with: the padding's time is a difference of two round
 // trips, which on loopback is noise.
 constexpr double kMinTransferSeconds = 1e-4;
+constexpr size_t kFirstProbeBytes = 16 << 10;
+constexpr double kMaxProbeSeconds = 0.2;
+
+// The rate `peer` is reached at through `c` (bytes per second); throws px::Error when a call fails.
+double probe_rate(PeerClient& c, const NodeAnnouncement& self, size_t probe_bytes, std::chrono::milliseconds timeout) {
+  const double before = c.heartbeat(self, timeout).rtt_seconds;
+  size_t bytes = std::min(kFirstProbeBytes, probe_bytes);
+  double padded = c.probe(self, bytes, 4 * timeout).rtt_seconds;
+  double plain = std::min(before, c.heartbeat(self, timeout).rtt_seconds);
+  double rate = double(bytes) / std::max(padded - plain, kMinTransferSeconds);
+  if (probe_bytes > bytes && double(probe_bytes) / rate < kMaxProbeSeconds) {
+    // Fast enough for the full probe, whose time is measured less noisily.
+    bytes = probe_bytes;
+    padded = c.probe(self, bytes, 4 * timeout).rtt_seconds;
+    plain = std::min(plain, c.heartbeat(self, timeout).rtt_seconds);
+    rate = double(bytes) / std::max(padded - plain, kMinTransferSeconds);
+  }
+  return rate;
+}
 
 }  // namespace
 
@@ -38,14 +60,8 @@ void SwarmNode::probe_loop() {
       double rate = 0;
       if (!target.empty()) {
         try {
-          const NodeAnnouncement self = announcement();
-          const std::shared_ptr<PeerClient> c = client(target);
-          const double before = c->heartbeat(self, config_.heartbeat_timeout).rtt_seconds;
-          const double padded = c->probe(self, config_.probe_bytes, 4 * config_.heartbeat_timeout).rtt_seconds;
-          const double plain = std::min(before, c->heartbeat(self, config_.heartbeat_timeout).rtt_seconds);
-          rate = double(config_.probe_bytes) / std::max(padded - plain, kMinTransferSeconds);
-          spdlog::debug("link to {} at {}: {:.1f} Mbit/s (probe of {} bytes)", peer.node_id, target, rate * 8e-6,
-                        config_.probe_bytes);
+          rate = probe_rate(*client(target), announcement(), config_.probe_bytes, config_.heartbeat_timeout);
+          spdlog::debug("link to {} at {}: {:.1f} Mbit/s", peer.node_id, target, rate * 8e-6);
         } catch (const Error& e) {
           spdlog::debug("probing the link to {} at {} failed: {}", peer.node_id, target, e.what());
         }

@@ -89,5 +89,31 @@ TEST(LinkRates, AReplica40msAwayTakesNoRequestWhileTheNearOneHasRoom) {
   for (const auto& r : routes) EXPECT_EQ(r["nodes"], json::array({near_id})) << routes.dump(1);
 }
 
+TEST(LinkRates, A1MbitLinkIsMeasuredWithoutCostingAHeartbeat) {
+  // A 128 KiB probe would hold this link for a second, and the heartbeats queued behind it on the
+  // connection would miss their 400 ms deadline; the first, 16 KiB probe shows the link is slow.
+  Head head({"--no-worker"});
+  ASSERT_FALSE(head.api.empty()) << head.process->output();
+  swarm::LinkEmulator slow_link(std::chrono::milliseconds(0), 1e6);
+  ChildProcess node({"serve", "-m", model_path(), "--layers", "0:8", "--peer", head.p2p, "--advertise",
+                     slow_link.address(), "--p2p-port", "0", "-t", "1", "--heartbeat-ms", "200", "--expire-ms", "2000"});
+  ASSERT_FALSE(node.wait_for(R"((ready node=.*))", 60s).empty()) << node.output();
+  slow_link.forward_to(std::stoi(node.wait_for(R"(listen=\S+:(\d+))", 5s)));
+  const std::string id = node_id_of(node);
+  json n;
+  for (const auto deadline = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < deadline;
+       std::this_thread::sleep_for(100ms)) {
+    n = node_in(cluster(head.api), id);
+    if (n.contains("mbit_per_s") && n["mbit_per_s"].is_number()) break;
+  }
+  ASSERT_TRUE(n.contains("mbit_per_s") && n["mbit_per_s"].is_number()) << cluster(head.api).dump(1);
+  EXPECT_GT(n["mbit_per_s"].get<double>(), 0.5) << n.dump(1);
+  EXPECT_LT(n["mbit_per_s"].get<double>(), 1.3) << n.dump(1);
+  std::this_thread::sleep_for(1s);  // heartbeats after the probe, too
+  // Neither failed nor found unreachable: every heartbeat was answered in time.
+  EXPECT_EQ(head.process->output().find("peer " + id), std::string::npos) << head.process->output();
+  EXPECT_EQ(complete(head.api, 0, 4).status, 200);
+}
+
 }  // namespace
 }  // namespace px::swarm_test
