@@ -95,6 +95,17 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
     free_memory_ = std::min(free_memory_, config_.max_layers * layer_bytes_ / AllocationConfig{}.memory_ratio * 1.001);
   }
 
+  // Before the peer service: a heartbeat may arrive as soon as the port is bound (peers still
+  // calling a dead node whose port this process took), and answering it reads the view.
+  ClusterViewConfig view;
+  view.model_id = model_id_;
+  view.n_layers = n_layers_;
+  view.expire_after = config_.expire_after;
+  view.max_running_per_stage = config_.stage.scheduler.max_running;
+  view.self_id = id_;
+  view.hop_bytes_per_token = double(wire::wire_row_bytes(config_.wire_dtype, mc.n_embd));
+  view_ = std::make_unique<ClusterView>(view);
+
   PeerLinkOptions link_options;
   link_options.dtype = config_.wire_dtype;
   // A link is closed when its peer failed: flushing to it is pointless, and the heartbeat
@@ -120,15 +131,6 @@ SwarmNode::SwarmNode(SwarmNodeConfig config) : config_(std::move(config)), id_(r
   }
   self_address_ = address();
   local_ = std::make_unique<LocalInbox>([this](PipelineMessage message) { on_pipeline(std::move(message)); });
-
-  ClusterViewConfig view;
-  view.model_id = model_id_;
-  view.n_layers = n_layers_;
-  view.expire_after = config_.expire_after;
-  view.max_running_per_stage = config_.stage.scheduler.max_running;
-  view.self_id = id_;
-  view.hop_bytes_per_token = double(wire::wire_row_bytes(config_.wire_dtype, mc.n_embd));
-  view_ = std::make_unique<ClusterView>(view);
 
   // In an open swarm every stage commits to what it sends on, for the heads' verifiers.
   if (config_.open_swarm && config_.stage.commit_top_k == 0) config_.stage.commit_top_k = kDefaultCommitTopK;
