@@ -125,8 +125,9 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 // f32 dot product: vector partial sums (two accumulators), then the lanes, then the tail.
-// Inlined into the attention loops, where it runs once per (query head, position).
-HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
+// Not HWY_INLINE: it is exported for dynamic dispatch, and GCC refuses to inline an
+// always_inline target function into the dispatcher on aarch64 (target option mismatch).
+float Dot(const float* a, const float* b, int64_t n) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
