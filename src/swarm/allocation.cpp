@@ -22,6 +22,12 @@ int layers_for_bytes(double bytes, double layer_bytes) {
   return bytes <= 0 ? 0 : static_cast<int>(std::ceil(bytes / layer_bytes));
 }
 
+// Layers of capacity one copy of the model takes: its layers, the embedding and the head.
+int64_t pipeline_need(const ModelFootprint& model) {
+  return int64_t(model.n_layers) + layers_for_bytes(model.embedding_bytes, model.layer_bytes) +
+         layers_for_bytes(model.head_bytes, model.layer_bytes);
+}
+
 void validate(const std::vector<NodeCapacity>& nodes, const ModelFootprint& model, const AllocationConfig& config) {
   if (model.n_layers < 1) fail("allocation: the model must have at least one layer, got {}", model.n_layers);
   if (!(model.layer_bytes > 0) || !std::isfinite(model.layer_bytes)) {
@@ -146,7 +152,7 @@ Allocation allocate_among(const std::vector<NodeCapacity>& nodes, const std::vec
   const int L = model.n_layers;
   const int extra_first = layers_for_bytes(model.embedding_bytes, model.layer_bytes);
   const int extra_last = layers_for_bytes(model.head_bytes, model.layer_bytes);
-  const int64_t need_per_pipeline = int64_t(L) + extra_first + extra_last;
+  const int64_t need_per_pipeline = pipeline_need(model);
 
   Allocation result;
   std::set<Key> remaining, spares;
@@ -320,8 +326,7 @@ Allocation allocate_layers(const std::vector<NodeCapacity>& nodes, const ModelFo
   // Nodes behind slow links that would be stages of a longer pipeline: without them, do the
   // others form as many pipelines?
   const double typical = typical_link_rate(nodes, model, config);
-  const int64_t whole = int64_t(model.n_layers) + layers_for_bytes(model.embedding_bytes, model.layer_bytes) +
-                        layers_for_bytes(model.head_bytes, model.layer_bytes);
+  const int64_t whole = pipeline_need(model);
   std::vector<bool> slow(nodes.size(), false);
   bool any_slow = false;
   for (size_t i = 0; i < nodes.size(); ++i) {

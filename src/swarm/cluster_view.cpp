@@ -4,7 +4,6 @@
 #include <cmath>
 #include <set>
 
-#include "swarm/link_costs.h"
 #include "swarm/peer_address.h"
 #include "swarm/wire_codec.h"
 
@@ -15,6 +14,7 @@ constexpr double kUnknownRttSeconds = 0.001;
 constexpr size_t kRecentRoutes = 32;
 constexpr double kSaturatedPenaltySeconds = 1.0;
 constexpr size_t kProbesKept = 3;
+constexpr std::chrono::seconds kLinkRatesRefresh{1};
 
 double seconds_per_token(const NodeAnnouncement& n) {
   const int layers = n.layer_end - n.layer_begin;
@@ -240,25 +240,27 @@ std::optional<ChosenRoute> ClusterView::choose_route(const std::vector<std::stri
   RoutingConfig routing;
   routing.n_layers = config_.n_layers;
   routing.stale_after_seconds = std::chrono::duration<double>(config_.expire_after).count();
-  std::vector<NodeAnnouncement> announced;
-  std::map<std::string, int> in_flight_by_id;
-  for (const auto& [id, p] : peers_) {
-    if (is_live(p, now)) announced.push_back(p.node);
-    in_flight_by_id[id] = p.in_flight;
+  if (now - link_rates_at_ >= kLinkRatesRefresh) {
+    std::vector<NodeAnnouncement> announced;
+    for (const auto& [id, p] : peers_) {
+      if (is_live(p, now)) announced.push_back(p.node);
+    }
+    link_rates_ = node_link_rates(announced);
+    link_rates_at_ = now;
   }
-  const std::map<std::string, NodeLinkRates> rates = node_link_rates(announced);
   auto hop = [&](const std::string& from, const std::string& to) {
     const auto sender = peers_.find(from);
+    const auto receiver = peers_.find(to);
     const LinkMeasure* link = sender == peers_.end() ? nullptr : announced_link(sender->second.node, to);
     const double rtt = link && link->rtt_seconds > 0 ? link->rtt_seconds : rtt_to(to);
     double rate = link ? link->bytes_per_second : 0;
     if (!(rate > 0)) {
-      const auto r = rates.find(to);
-      rate = r == rates.end() ? 0 : r->second.inbound;
+      const auto r = link_rates_.find(to);
+      rate = r == link_rates_.end() ? 0 : r->second.inbound;
     }
     // This head's requests on the receiver share the link: a token waits behind their rows.
-    const double transfer =
-        rate > 0 ? config_.hop_bytes_per_token * (1 + in_flight_by_id[to]) / rate : 0;
+    const int in_flight = receiver == peers_.end() ? 0 : receiver->second.in_flight;
+    const double transfer = rate > 0 ? config_.hop_bytes_per_token * (1 + in_flight) / rate : 0;
     return rtt / 2 + transfer;
   };
   const std::optional<Route> route = find_route(stages, routing, hop);

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "swarm/link_costs.h"
 #include "swarm/pipeline_messages.h"
 #include "swarm/routing.h"
 
@@ -140,6 +141,10 @@ class ClusterView {
   };
   std::map<std::string, Ban> banned_;  // node id -> why and how long
   std::deque<RecentRoute> recent_routes_;
+  // node_link_rates() of the live peers, for routing: probes change them once a minute, so
+  // choose_route() recomputes them at most once a second rather than per request.
+  mutable std::map<std::string, NodeLinkRates> link_rates_;
+  mutable std::chrono::steady_clock::time_point link_rates_at_{};
 };
 
 // Ready stages and their costs, for routing; exposed for tests.

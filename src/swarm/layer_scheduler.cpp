@@ -23,7 +23,6 @@ NodeCapacity capacity_of(const NodeAnnouncement& n, const std::map<std::string, 
   return {n.node_id, n.free_memory, n.layers_per_second, r == rates.end() ? 0.0 : r->second.stage()};
 }
 
-
 }  // namespace
 
 bool covers_model(const std::vector<NodeAnnouncement>& nodes, int n_layers) {
@@ -43,9 +42,11 @@ bool in_service(const NodeAnnouncement& n) {
 // nothing else keeps the surviving pipelines serving while the gap loads. A candidate behind a
 // slow link takes a gap only when no other can. Empty when the free
 // nodes cannot fill the gaps (the full allocation runs then); an empty map when the stages in
-// service close every gap already (some are still loading).
-std::optional<std::map<std::string, LayerRange>> repair_cover(const std::vector<NodeAnnouncement>& nodes,
-                                               const std::set<std::string>& fixed, const SchedulerPolicy& policy) {
+// service close every gap already (some are still loading). `assignable_nodes`: the capacities
+// of the nodes that may move, `by_id` their announcements.
+std::optional<std::map<std::string, LayerRange>> repair_cover(
+    const std::vector<NodeAnnouncement>& nodes, const std::vector<NodeCapacity>& assignable_nodes,
+    const std::map<std::string, const NodeAnnouncement*>& by_id, const SchedulerPolicy& policy) {
   const int n_layers = policy.model.n_layers;
   std::map<std::pair<int, int>, int> holders;  // range in service -> nodes holding it
   for (const auto& n : nodes) {
@@ -58,21 +59,13 @@ std::optional<std::map<std::string, LayerRange>> repair_cover(const std::vector<
     bool spare;
     bool slow;     // behind a slow link
   };
-  const std::map<std::string, NodeLinkRates> rates = node_link_rates(nodes);
-  std::vector<std::pair<const NodeAnnouncement*, NodeCapacity>> candidates;
-  std::vector<NodeCapacity> capacities;
-  for (const auto& n : nodes) {
-    if (!assignable(n, fixed)) continue;
-    candidates.push_back({&n, capacity_of(n, rates)});
-    capacities.push_back(candidates.back().second);
-  }
-  const double typical = typical_link_rate(capacities, policy.model, policy.allocation);
+  const double typical = typical_link_rate(assignable_nodes, policy.model, policy.allocation);
   std::vector<Free> free;
-  for (const auto& [node, capacity_of_node] : candidates) {
-    const NodeAnnouncement& n = *node;
-    const int capacity = layer_capacity(capacity_of_node, policy.model, policy.allocation);
+  for (const NodeCapacity& c : assignable_nodes) {
+    const NodeAnnouncement& n = *by_id.at(c.id);
+    const int capacity = layer_capacity(c, policy.model, policy.allocation);
     if (capacity <= 0) continue;
-    const bool slow = slow_link(capacity_of_node.link_bytes_per_second, typical, policy.allocation);
+    const bool slow = slow_link(c.link_bytes_per_second, typical, policy.allocation);
     if (!has_range(n) && n.state == "joining") {
       free.push_back({&n, capacity, false, slow});
     } else if (n.state == "ready" && holders[{n.layer_begin, n.layer_end}] > 1) {
@@ -110,14 +103,14 @@ std::optional<std::map<std::string, LayerRange>> repair_cover(const std::vector<
   });
   std::map<std::string, LayerRange> out;
   std::vector<bool> used(free.size(), false);
+  auto preference = [](const Free& f) { return std::tuple(f.slow, f.spare, f.capacity); };
   for (const LayerRange& gap : gaps) {
     int pick = -1;
     for (size_t i = 0; i < free.size(); ++i) {
       const Free& f = free[i];
       if (used[i] || f.capacity < gap.end - gap.begin) continue;
       if (f.spare && holders[{f.node->layer_begin, f.node->layer_end}] <= 1) continue;  // its last copy now
-      const Free& p = free[std::max(pick, 0)];
-      if (pick < 0 || std::tuple(f.slow, f.spare, f.capacity) < std::tuple(p.slow, p.spare, p.capacity)) pick = int(i);
+      if (pick < 0 || preference(f) < preference(free[pick])) pick = int(i);
     }
     if (pick < 0) return std::nullopt;
     used[pick] = true;
@@ -181,7 +174,7 @@ std::map<std::string, LayerRange> plan_assignments(const std::vector<NodeAnnounc
   const auto offering =
       std::count_if(capacities.begin(), capacities.end(), [](const NodeCapacity& c) { return c.memory_bytes > 0; });
   if (allocated_before) {
-    if (auto repair = repair_cover(nodes, fixed, policy)) return *repair;
+    if (auto repair = repair_cover(nodes, capacities, by_id, policy)) return *repair;
   } else if (offering < policy.wait_nodes) {
     return out;
   }
